@@ -1,0 +1,42 @@
+"""Whisper transcripts of every file, batched across files; a sibling of ``tokens``."""
+
+import dataclasses
+
+import dagster as dg
+import pandas as pd
+
+from audio_assets.assets.batching import process_files
+from audio_assets.partitions import speaker_backfill_policy, speakers
+from audio_assets.resources import AudioLibrary, WhisperResource
+
+COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_ratio"]
+
+
+@dg.asset(
+    partitions_def=speakers,
+    backfill_policy=speaker_backfill_policy,
+    io_manager_key="parquet_io_manager",
+    pool="gpu",
+    group_name="speech",
+    kinds={"pytorch", "parquet"},
+)
+def transcriptions(
+    context: dg.AssetExecutionContext,
+    whisper: WhisperResource,
+    audio_library: AudioLibrary,
+    audio_files: dict[str, pd.DataFrame],
+) -> dict[str, pd.DataFrame]:
+    """Text of every readable file, with detected language and Whisper's confidence figures."""
+    engine = whisper.engine()
+
+    def work(clips):
+        return [dataclasses.asdict(t) for t in engine.transcribe(clips)]
+
+    tables = {}
+    for speaker, listing in audio_files.items():
+        table, stats = process_files(
+            context.log, f"transcriptions [{speaker}]", listing, audio_library, whisper.batch_size, work, COLUMNS
+        )
+        context.add_asset_metadata({**stats, **engine.description}, partition_key=speaker)
+        tables[speaker] = table
+    return tables

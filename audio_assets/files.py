@@ -1,0 +1,58 @@
+"""File-system rules every writer follows: names derived from keys stay inside their folder, and
+files appear complete or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote
+
+MAX_STEM_BYTES = 200  # leaves room for suffixes and temp-file decoration under the usual 255-byte limit
+
+
+def safe_file_stem(key: str) -> str:
+    """A file name stem for a partition key that cannot leave its folder and maps keys one-to-one.
+
+    Ordinary keys (``p225``, ``my speaker``) are kept verbatim. Anything that could escape the folder,
+    hide the file or clash with temp files (``/``, ``\\``, NUL, a leading ``.``) is percent-encoded; ``%``
+    is encoded too so that an encoded name never equals a verbatim one. Over-long names are truncated
+    and suffixed with a hash of the full key.
+    """
+    stem = key
+    if not key or "%" in key or "/" in key or "\\" in key or "\0" in key or key.startswith("."):
+        stem = quote(key, safe=" ,;:=+@!#$&'()[]{}~^-_") or "%00"
+        if stem.startswith("."):
+            stem = "%2E" + stem[1:]
+    if len(stem.encode("utf-8")) > MAX_STEM_BYTES:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        head = stem.encode("utf-8")[: MAX_STEM_BYTES - 17].decode("utf-8", errors="ignore")
+        stem = f"{head}~{digest}"
+    return stem
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through a temp file in the same folder and ``os.replace`` it into place.
+
+    Readers see the old file or the new one, never a mix; a crash leaves at most a hidden
+    ``.name.*.tmp`` file behind, never a truncated ``path``. Concurrent writers each replace whole files.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)

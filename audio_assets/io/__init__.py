@@ -1,0 +1,3 @@
+from audio_assets.io.parquet import SpeakerParquetIOManager
+
+__all__ = ["SpeakerParquetIOManager"]

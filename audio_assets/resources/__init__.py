@@ -1,0 +1,6 @@
+from audio_assets.resources.audio import AudioFile, AudioLibrary
+from audio_assets.resources.results import ResultsFolder
+from audio_assets.resources.tokenizer import BestRqTokenizer
+from audio_assets.resources.whisper import WhisperResource
+
+__all__ = ["AudioFile", "AudioLibrary", "BestRqTokenizer", "ResultsFolder", "WhisperResource"]

@@ -1,0 +1,35 @@
+"""The BEST-RQ audio tokeniser as a configurable resource."""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from audio_assets.speech.bestrq import BestRqQuantizer
+from audio_assets.speech.devices import resolve_device
+
+
+@functools.lru_cache(maxsize=2)
+def _quantizer(seed: int, codebook_size: int, codebook_dim: int, stack_frames: int, device: str) -> BestRqQuantizer:
+    return BestRqQuantizer(seed, codebook_size, codebook_dim, stack_frames, device)
+
+
+class BestRqTokenizer(dg.ConfigurableResource):
+    """Discrete audio tokens from a frozen random-projection quantiser (BEST-RQ); reproducible by seed."""
+
+    seed: int = Field(default=0, description="Seed of the projection and codebook.")
+    codebook_size: int = Field(default=8192, ge=2, description="Number of codes: token ids are in [0, codebook_size).")
+    codebook_dim: int = Field(default=16, ge=1, description="Dimension of the projected space.")
+    stack_frames: int = Field(default=4, ge=1, description="10 ms frames per token: 4 gives 25 tokens/s.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto picks CUDA when present.")
+    batch_size: int = Field(default=64, ge=1, description="Files quantised together.")
+
+    def quantizer(self) -> BestRqQuantizer:
+        device = resolve_device(self.device)
+        return _quantizer(self.seed, self.codebook_size, self.codebook_dim, self.stack_frames, device)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.quantizer()

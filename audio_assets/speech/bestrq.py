@@ -1,0 +1,75 @@
+"""BEST-RQ random-projection quantiser (Chiu et al. 2022, arXiv 2202.01855): real discrete audio tokens.
+
+16 kHz audio → 80-bin log-mel (25 ms window, 10 ms hop) → per-utterance mean/variance normalisation
+→ stack ``stack_frames`` frames → frozen Xavier-uniform projection → L2-normalise → index of the
+nearest (cosine) row of a frozen, L2-normalised N(0, 1) codebook.
+
+Projection and codebook are drawn from a seeded CPU ``torch.Generator``, so the same seed gives the
+same tokens on any machine. Log-mels are computed one file at a time (padding a batch would change the
+last frames of shorter files); the projection and codebook lookup run batched in float64, so a file's
+tokens do not depend on which other files share its batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+N_MELS = 80
+FRAMES_PER_SECOND = 100  # 10 ms hop at 16 kHz
+
+
+class BestRqQuantizer:
+    def __init__(
+        self,
+        seed: int = 0,
+        codebook_size: int = 8192,
+        codebook_dim: int = 16,
+        stack_frames: int = 4,
+        device: str = "cpu",
+    ):
+        import torch
+
+        if codebook_size < 2 or codebook_dim < 1 or stack_frames < 1:
+            raise ValueError("codebook_size ≥ 2, codebook_dim ≥ 1 and stack_frames ≥ 1 are required")
+        self.stack_frames = stack_frames
+        self.codebook_size = codebook_size
+        self.device = device
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        projection = torch.empty(N_MELS * stack_frames, codebook_dim)
+        torch.nn.init.xavier_uniform_(projection, generator=generator)
+        codebook = torch.nn.functional.normalize(torch.randn(codebook_size, codebook_dim, generator=generator), dim=1)
+        self.fingerprint = hashlib.sha256(projection.numpy().tobytes() + codebook.numpy().tobytes()).hexdigest()[:16]
+        self._projection = projection.double().to(device)
+        self._codebook_t = codebook.double().T.contiguous().to(device)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return FRAMES_PER_SECOND / self.stack_frames
+
+    def _stacked_features(self, audio: np.ndarray):
+        import torch
+        import whisper
+
+        if len(audio) < whisper.audio.N_FFT:  # shorter than one 25 ms window: no frame, no token
+            return torch.zeros(0, N_MELS * self.stack_frames, dtype=torch.float64, device=self.device)
+        mel = whisper.log_mel_spectrogram(torch.from_numpy(audio), n_mels=N_MELS, device=self.device).T  # frames × 80
+        usable = (mel.shape[0] // self.stack_frames) * self.stack_frames
+        mel = mel[:usable].double()
+        mel = (mel - mel.mean(dim=0)) / (mel.std(dim=0, unbiased=False) + 1e-5)
+        return mel.reshape(-1, N_MELS * self.stack_frames)
+
+    def encode(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Token ids (int32) for each 16 kHz mono clip: one per ``stack_frames`` × 10 ms of audio."""
+        import torch
+
+        with torch.inference_mode():
+            stacked = [self._stacked_features(a) for a in audios]
+            lengths = [len(s) for s in stacked]
+            if sum(lengths) == 0:
+                return [np.zeros(0, dtype=np.int32) for _ in audios]
+            projected = torch.nn.functional.normalize(torch.cat(stacked) @ self._projection, dim=1)
+            ids = (projected @ self._codebook_t).argmax(dim=1).to(torch.int32).cpu().numpy()
+        return [part.copy() for part in np.split(ids, np.cumsum(lengths)[:-1])]

@@ -1,0 +1,51 @@
+"""Shared fixtures: real speech with known text (espeak-ng), the shared real recordings, a real model."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from audio_assets.corpus import Utterance, make_corpus
+from audio_assets.speech import audio
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+JFK_TEXT = (
+    "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if shutil.which("espeak-ng") is None:
+        raise pytest.UsageError(
+            "the tests need espeak-ng (Debian/Ubuntu: apt-get install espeak-ng); .ci/run installs it"
+        )
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("corpus")
+
+
+@pytest.fixture(scope="session")
+def corpus(corpus_dir) -> list[Utterance]:
+    """2 speakers × 3 clips of synthesised speech in VCTK layout; AUDIO_ROOT is corpus_dir/wav48_silence_trimmed."""
+    return make_corpus(corpus_dir, speakers=2, clips=3)
+
+
+@pytest.fixture(scope="session")
+def jfk_path() -> Path:
+    path = FIXTURES / "jfk.flac"
+    if not path.is_file():
+        pytest.skip(f"shared fixture {path} is absent (fresh clone without ../shared); CI has it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def jfk_audio(jfk_path):
+    return audio.decode(jfk_path.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> str:
+    """A private cache for derived checkpoints, so the tests also prove the derivation works from scratch."""
+    return str(tmp_path_factory.mktemp("model-cache"))

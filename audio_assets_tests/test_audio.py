@@ -1,0 +1,48 @@
+"""Decoding: any rate and channel count → 16 kHz mono float32, without ffmpeg."""
+
+import io
+
+import numpy as np
+import soundfile
+
+from audio_assets.speech import audio
+
+
+def _flac(samples: np.ndarray, rate: int, subtype: str = "PCM_24") -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="FLAC", subtype=subtype)
+    return buffer.getvalue()
+
+
+def test_jfk_fixture_decodes_to_16k_mono(jfk_path):
+    data = jfk_path.read_bytes()
+    info = audio.probe(data)
+    assert (info.sample_rate, info.channels, info.subtype) == (44100, 2, "PCM_24")
+    assert abs(info.duration_s - 11.0) < 0.05
+    decoded = audio.decode(data)
+    assert decoded.dtype == np.float32 and decoded.ndim == 1
+    assert abs(len(decoded) / audio.SAMPLE_RATE - info.duration_s) < 0.01
+    assert 0.01 < np.abs(decoded).max() <= 1.0
+
+
+def test_resampling_keeps_pitch_and_averages_channels():
+    rate, seconds = 44100, 2.0
+    t = np.arange(int(rate * seconds)) / rate
+    left = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    stereo = np.stack([left, left], axis=1).astype(np.float32)
+    decoded = audio.decode(_flac(stereo, rate))
+    assert len(decoded) == int(seconds * audio.SAMPLE_RATE)
+    spectrum = np.abs(np.fft.rfft(decoded))
+    peak_hz = np.argmax(spectrum) * audio.SAMPLE_RATE / len(decoded)
+    assert abs(peak_hz - 1000) < 2
+    assert abs(np.abs(decoded[1000:-1000]).max() - 0.5) < 0.01  # amplitude kept, channels averaged
+
+    opposite = np.stack([left, -left], axis=1).astype(np.float32)
+    assert np.abs(audio.decode(_flac(opposite, rate))).max() < 1e-3  # mean of L and -L is silence
+
+
+def test_probe_hash_is_of_the_content(jfk_path):
+    import hashlib
+
+    data = jfk_path.read_bytes()
+    assert audio.probe(data).sha256 == hashlib.sha256(data).hexdigest()

@@ -1,0 +1,86 @@
+"""Names from keys stay in their folder; writes are all-or-nothing; AUDIO_ROOT cannot be escaped."""
+
+import os
+
+import pytest
+
+from audio_assets.files import atomic_write, safe_file_stem
+from audio_assets.resources import AudioLibrary
+from audio_assets.resources.audio import UnsafePath
+
+
+@pytest.mark.parametrize("key", ["p225", "my speaker", "Zoë, café", "a-b_c(1)"])
+def test_ordinary_keys_are_kept_verbatim(key):
+    assert safe_file_stem(key) == key
+
+
+@pytest.mark.parametrize("key", ["../etc", "a/b", "..", ".", ".hidden", "", "a\\b", "50%", "x\0y"])
+def test_dangerous_keys_are_encoded_into_one_plain_name(key):
+    stem = safe_file_stem(key)
+    assert stem and "/" not in stem and "\\" not in stem and "\0" not in stem and not stem.startswith(".")
+
+
+def test_encoding_is_one_to_one():
+    keys = ["a/b", "a%2Fb", "a%b", ".x", "%2Ex", "x" * 300, "x" * 301]
+    stems = [safe_file_stem(k) for k in keys]
+    assert len(set(stems)) == len(keys)
+    assert all(len(s.encode()) <= 200 for s in stems)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "out.jsonl"
+    atomic_write(target, lambda f: f.write(b"old\n"))
+
+    def broken(f):
+        f.write(b"half")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"old\n"
+    assert os.listdir(tmp_path) == ["out.jsonl"]  # no temp file left behind
+
+
+@pytest.fixture
+def library(tmp_path):
+    root = tmp_path / "root"
+    (root / "p1" / "nested").mkdir(parents=True)
+    (root / "p1" / "a.flac").write_bytes(b"A")
+    (root / "p1" / "nested" / "b.FLAC").write_bytes(b"B")
+    (root / "p1" / "notes.txt").write_text("ignored")
+    (root / "p1" / ".hidden.flac").write_bytes(b"H")
+    (root / "p2").mkdir()
+    (root / ".cache").mkdir()
+    secret = tmp_path / "secret.flac"
+    secret.write_bytes(b"SECRET")
+    (root / "p1" / "escape.flac").symlink_to(secret)
+    (root / "p1" / "inside.flac").symlink_to(root / "p1" / "a.flac")
+    (root / "outside_speaker").symlink_to(tmp_path)
+    return AudioLibrary(root=str(root))
+
+
+def test_listing_finds_nested_audio_and_flags_escaping_symlinks(library):
+    assert library.speakers() == ["p1", "p2"]
+    files = {f.id: f.problem for f in library.list_files("p1")}
+    assert set(files) == {"p1/a.flac", "p1/nested/b.FLAC", "p1/escape.flac", "p1/inside.flac"}
+    assert "outside AUDIO_ROOT" in files["p1/escape.flac"]
+    assert files["p1/a.flac"] is None and files["p1/inside.flac"] is None
+
+
+@pytest.mark.parametrize(
+    "file_id", ["p1/escape.flac", "p1/../p2/x.flac", "../secret.flac", "p1/", "outside_speaker/secret.flac"]
+)
+def test_reads_cannot_leave_audio_root(library, file_id):
+    with pytest.raises((UnsafePath, FileNotFoundError)):
+        library.read_bytes(file_id)
+
+
+@pytest.mark.parametrize("speaker", ["..", "../root", "a/b", "", "outside_speaker"])
+def test_speaker_keys_cannot_leave_audio_root(library, speaker):
+    with pytest.raises(UnsafePath):
+        library.speaker_dir(speaker)
+
+
+def test_missing_audio_root_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="AUDIO_ROOT"):
+        AudioLibrary(root=str(tmp_path / "nope")).speakers()

@@ -1,0 +1,171 @@
+"""End to end through Dagster's real multiprocess executor: real instance, real model, real speech."""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from audio_assets.cli import RANGE_END_TAG, RANGE_START_TAG
+from audio_assets.definitions import defs, process_speakers_job
+from audio_assets.speech.wer import word_error_rate
+
+SPEAKERS = ["p900", "p901"]
+
+
+@dataclass
+class Pipeline:
+    instance: dg.DagsterInstance
+    result: dg.JobExecutionResult
+    results_dir: Path
+    run_config: dict
+
+
+def run_config_for(audio_root: Path, work: Path, model_cache: str) -> dict:
+    return {
+        "resources": {
+            "audio_library": {"config": {"root": str(audio_root)}},
+            "results_folder": {"config": {"path": str(work / "results")}},
+            "parquet_io_manager": {"config": {"base_dir": str(work / "parquet")}},
+            "whisper": {"config": {"cache_dir": model_cache}},
+        }
+    }
+
+
+def run(instance, run_config, first, last):
+    return dg.execute_job(
+        dg.reconstructable(process_speakers_job),
+        instance=instance,
+        run_config=run_config,
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, corpus, corpus_dir, model_cache):
+    work = tmp_path_factory.mktemp("pipeline")
+    (work / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(work / "home")) as instance:
+        instance.add_dynamic_partitions("speakers", SPEAKERS)
+        run_config = run_config_for(corpus_dir / "wav48_silence_trimmed", work, model_cache)
+        result = run(instance, run_config, SPEAKERS[0], SPEAKERS[-1])
+        yield Pipeline(instance, result, work / "results", run_config)
+
+
+def test_run_succeeds(pipeline):
+    assert pipeline.result.success
+
+
+def test_jsonl_lines_are_exactly_as_specified(pipeline, corpus):
+    for speaker in SPEAKERS:
+        expected = sorted((u for u in corpus if u.id.startswith(speaker + "/")), key=lambda u: u.id)
+        raw = (pipeline.results_dir / f"{speaker}.jsonl").read_bytes()
+        assert raw.endswith(b"\n")
+        lines = raw.decode("utf-8").splitlines()
+        records = [json.loads(line) for line in lines]
+        assert [r["id"] for r in records] == [u.id for u in expected]
+        for line, record, utterance in zip(lines, records, expected):
+            assert list(record) == ["id", "transcription", "token_array"]
+            assert line == json.dumps(record, ensure_ascii=False)  # one canonical form
+            assert isinstance(record["transcription"], str) and record["transcription"]
+            tokens = record["token_array"]
+            assert all(type(t) is int and 0 <= t < 8192 for t in tokens)
+            assert abs(len(tokens) - 25 * _duration(utterance.path)) <= 1
+        wer = word_error_rate([u.text for u in expected], [r["transcription"] for r in records])
+        assert wer <= 0.4, [r["transcription"] for r in records]
+        assert (pipeline.results_dir / f"{speaker}.errors.jsonl").read_bytes() == b""
+
+
+def _duration(path):
+    import soundfile
+
+    return soundfile.info(str(path)).duration
+
+
+def test_siblings_ran_at_the_same_time(pipeline):
+    """Each step's process, from its start (resource setup loads the models) to its success, overlaps the other's."""
+    starts, ends, pids = {}, {}, {}
+    for event in pipeline.instance.all_logs(pipeline.result.run_id):
+        dagster_event = event.dagster_event
+        if dagster_event is None or dagster_event.step_key not in ("transcriptions", "tokens"):
+            continue
+        if dagster_event.event_type == dg.DagsterEventType.STEP_WORKER_STARTED:
+            starts[dagster_event.step_key] = event.timestamp
+            pids[dagster_event.step_key] = dagster_event.pid
+        elif dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            ends[dagster_event.step_key] = event.timestamp
+    assert set(starts) == set(ends) == {"transcriptions", "tokens"}
+    assert pids["transcriptions"] != pids["tokens"]
+    assert starts["tokens"] < ends["transcriptions"] and starts["transcriptions"] < ends["tokens"], (starts, ends)
+
+
+def _metadata(instance, asset, partition):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    assert records, f"{asset} {partition} not materialised"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_every_materialisation_carries_throughput_metadata(pipeline):
+    for speaker in SPEAKERS:
+        for asset in ("transcriptions", "tokens"):
+            meta = _metadata(pipeline.instance, asset, speaker)
+            assert meta["files"] == 3 and meta["errors"] == 0
+            assert meta["audio_seconds"] > 3 and meta["wall_seconds"] > 0 and meta["files_per_second"] > 0
+        transcription_meta = _metadata(pipeline.instance, "transcriptions", speaker)
+        assert transcription_meta["model"] == "tiny.en" and transcription_meta["backend"] == "openai-whisper"
+        token_meta = _metadata(pipeline.instance, "tokens", speaker)
+        assert 23 < token_meta["tokens_per_audio_second"] <= 25.5
+        merged = _metadata(pipeline.instance, "merged_jsonl", speaker)
+        assert merged["rows"] == 3 and merged["path"] == str(pipeline.results_dir / f"{speaker}.jsonl")
+        assert _metadata(pipeline.instance, "audio_files", speaker)["files"] == 3
+
+
+def test_rematerialising_gives_byte_identical_jsonl(pipeline):
+    before = {s: (pipeline.results_dir / f"{s}.jsonl").read_bytes() for s in SPEAKERS}
+    again = run(pipeline.instance, pipeline.run_config, "p900", "p900")  # a single-speaker run this time
+    assert again.success
+    assert (pipeline.results_dir / "p900.jsonl").read_bytes() == before["p900"]
+    assert (pipeline.results_dir / "p901.jsonl").read_bytes() == before["p901"]
+
+
+def test_failure_inside_the_merge_keeps_the_previous_jsonl(pipeline, monkeypatch):
+    from audio_assets.resources import results
+
+    target = pipeline.results_dir / "p901.jsonl"
+    before = target.read_bytes()
+    real_line = results.jsonl_line
+    written = []
+
+    def fail_on_second_line(record):
+        written.append(record["id"])
+        if len(written) == 2:
+            raise OSError("simulated: disk full in the middle of the merge")
+        return real_line(record)
+
+    monkeypatch.setattr(results, "jsonl_line", fail_on_second_line)
+    job = defs.resolve_job_def("process_speakers")
+    outcome = job.execute_in_process(
+        instance=pipeline.instance,
+        run_config=pipeline.run_config,
+        partition_key="p901",
+        op_selection=["merged_jsonl"],
+        raise_on_error=False,
+    )
+    assert not outcome.success and len(written) == 2
+    assert target.read_bytes() == before
+    assert sorted(os.listdir(pipeline.results_dir)) == sorted(
+        f"{s}{suffix}" for s in SPEAKERS for suffix in (".jsonl", ".errors.jsonl")
+    )  # no temp file left behind
+
+
+def test_tokens_are_25_per_second_of_listed_audio(pipeline):
+    for speaker in SPEAKERS:
+        lines = (pipeline.results_dir / f"{speaker}.jsonl").read_text().splitlines()
+        counts = np.array([len(json.loads(line)["token_array"]) for line in lines])
+        seconds = _metadata(pipeline.instance, "audio_files", speaker)["audio_seconds"]
+        assert abs(counts.sum() / seconds - 25) < 1
