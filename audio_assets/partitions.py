@@ -1,6 +1,11 @@
 """One partition per speaker folder under AUDIO_ROOT; keys are added by the sensor or the CLI."""
 
+import warnings
+
 import dagster as dg
+
+# Multi-partition backfill policies are beta in Dagster 1.13; we rely on them knowingly (see below).
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 speakers = dg.DynamicPartitionsDefinition(name="speakers")
 

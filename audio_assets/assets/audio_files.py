@@ -64,7 +64,7 @@ def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
 def audio_files(context: dg.AssetExecutionContext, audio_library: AudioLibrary) -> dict[str, pd.DataFrame]:
     """Every audio file of the speaker folder: id, size, sha256, duration, sample rate, channels."""
     tables = {}
-    for speaker in context.partition_keys:
+    for speaker in sorted(context.partition_keys):
         start = time.perf_counter()
         table = list_speaker(audio_library, speaker, context.log)
         readable = table[table["error"].isna()]

@@ -51,7 +51,7 @@ def merged_jsonl(
     tokens: dict[str, pd.DataFrame],
 ) -> None:
     """{"id", "transcription", "token_array"} per file, replaced atomically; errors go to a sibling file."""
-    for speaker in context.partition_keys:
+    for speaker in sorted(context.partition_keys):
         records, errors = merge_speaker(audio_files[speaker], transcriptions[speaker], tokens[speaker])
         written = results_folder.write_jsonl(speaker, records)
         error_file = results_folder.write_jsonl(speaker, errors, suffix=".errors.jsonl")

@@ -32,7 +32,7 @@ def tokens(
         return [{"token_ids": ids, "n_tokens": len(ids)} for ids in quantizer.encode(clips)]
 
     tables = {}
-    for speaker, listing in audio_files.items():
+    for speaker, listing in sorted(audio_files.items()):
         table, stats = process_files(
             context.log, f"tokens [{speaker}]", listing, audio_library, tokenizer.batch_size, work, COLUMNS
         )

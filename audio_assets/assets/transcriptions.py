@@ -33,7 +33,7 @@ def transcriptions(
         return [dataclasses.asdict(t) for t in engine.transcribe(clips)]
 
     tables = {}
-    for speaker, listing in audio_files.items():
+    for speaker, listing in sorted(audio_files.items()):
         table, stats = process_files(
             context.log, f"transcriptions [{speaker}]", listing, audio_library, whisper.batch_size, work, COLUMNS
         )
