@@ -44,12 +44,16 @@ lint: setup
 	$(BIN)/ruff check audio_assets audio_assets_tests
 	$(BIN)/ruff format --check audio_assets audio_assets_tests
 
-# espeak-ng synthesises the test speech; installed with apt-get when missing (root or sudo).
+# Debian packages the tests need: espeak-ng (test speech) and chromium (UI test); apt-get installs the
+# missing ones (as root, or with sudo).
+SYSTEM_PACKAGES := espeak-ng chromium
 system-deps:
-	@command -v espeak-ng >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng; \
-	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq espeak-ng; \
-	  else echo "please install espeak-ng (apt-get install espeak-ng)" >&2; exit 1; fi; }
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "please install: $$missing (apt-get install $$missing)" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
 
 clean:
 	rm -rf "$(DAGSTER_HOME)" results

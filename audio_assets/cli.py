@@ -14,10 +14,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from audio_assets.partitions import range_tags, speaker_ranges
 from audio_assets.partitions import speakers as speakers_partitions
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
@@ -33,30 +31,18 @@ def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str
     return folders, new
 
 
-def contiguous_runs(selected: Sequence[str], ordered: Sequence[str]) -> list[tuple[str, str]]:
-    """Group the selected keys into (first, last) ranges of consecutive registered keys: one run each."""
-    index = {key: i for i, key in enumerate(ordered)}
-    missing = [k for k in selected if k not in index]
-    if missing:
-        raise SystemExit(f"not registered as speaker partitions: {', '.join(missing)} (run `audio-assets register`)")
-    positions = sorted({index[k] for k in selected})
-    runs: list[tuple[str, str]] = []
-    for pos in positions:
-        if runs and index[runs[-1][1]] == pos - 1:
-            runs[-1] = (runs[-1][0], ordered[pos])
-        else:
-            runs.append((ordered[pos], ordered[pos]))
-    return runs
-
-
 def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_config: dict | None = None) -> bool:
     """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
     from audio_assets.definitions import process_speakers_job
 
     ordered = instance.get_dynamic_partitions(speakers_partitions.name)
+    try:
+        ranges = speaker_ranges(selected, ordered)
+    except KeyError as error:
+        raise SystemExit(f"{error.args[0]} (run `audio-assets register`)") from None
     ok = True
-    for first, last in contiguous_runs(selected, ordered):
-        tags = {RANGE_START_TAG: first, RANGE_END_TAG: last}
+    for first, last in ranges:
+        tags = range_tags(first, last)
         print(f"materialising speakers {first} … {last}" if first != last else f"materialising speaker {first}")
         result = dg.execute_job(
             dg.reconstructable(process_speakers_job), instance=instance, run_config=run_config, tags=tags
@@ -96,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("materialize", help="materialise speakers (default: all registered)")
     run.add_argument("speakers", nargs="*")
     run.add_argument("-c", "--config", help="run config YAML, e.g. to choose the Whisper backend or model")
+    backfill = sub.add_parser("backfill", help="launch an asset backfill through a running webserver (like the UI)")
+    backfill.add_argument("speakers", nargs="*", help="speakers to backfill (default: all partitions)")
+    backfill.add_argument("--url", default="http://127.0.0.1:3000", help="the dagster webserver")
+    backfill.add_argument("--wait", action="store_true", help="wait until the backfill has finished")
     demo = sub.add_parser("demo", help="register every speaker folder, materialise all, print the results")
     demo.add_argument("-c", "--config", help="run config YAML")
     args = parser.parse_args(argv)
@@ -106,6 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         made = make_corpus(args.out, speakers=args.speakers, clips=args.clips)
         print(f"wrote {len(made)} clips under {args.out / 'wav48_silence_trimmed'}")
         return 0
+
+    if args.command == "backfill":
+        from audio_assets.graphql_client import launch_backfill, wait_for_backfill
+
+        backfill_id = launch_backfill(args.url, args.speakers or None)
+        print(f"backfill {backfill_id} launched: {args.url}/runs/b/{backfill_id}")
+        if not args.wait:
+            return 0
+        status = wait_for_backfill(args.url, backfill_id)
+        print(f"backfill {backfill_id}: {status}")
+        return 0 if status in ("COMPLETED", "COMPLETED_SUCCESS") else 1
 
     instance = dg.DagsterInstance.get()
     if args.command == "register":

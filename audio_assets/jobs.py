@@ -4,6 +4,6 @@ import dagster as dg
 
 process_speakers = dg.define_asset_job(
     "process_speakers",
-    selection=dg.AssetSelection.groups("speech", "dataset"),
+    selection=dg.AssetSelection.groups("speech_dataset"),
     description="List, transcribe ∥ tokenise, and merge the selected speaker folders.",
 )

@@ -9,8 +9,8 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from audio_assets.cli import RANGE_END_TAG, RANGE_START_TAG
 from audio_assets.definitions import defs, process_speakers_job
+from audio_assets.partitions import range_tags
 from audio_assets.speech.wer import word_error_rate
 
 SPEAKERS = ["p900", "p901"]
@@ -40,7 +40,7 @@ def run(instance, run_config, first, last):
         dg.reconstructable(process_speakers_job),
         instance=instance,
         run_config=run_config,
-        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+        tags=range_tags(first, last),
     )
 
 

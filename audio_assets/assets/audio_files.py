@@ -8,6 +8,7 @@ import pandas as pd
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.progress import Progress
 from audio_assets.resources import AudioLibrary
+from audio_assets.resources.audio import UnsafePath
 from audio_assets.speech import audio
 
 COLUMNS = [
@@ -25,7 +26,15 @@ COLUMNS = [
 
 
 def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
-    files = library.list_files(speaker)
+    """The listing table; if the folder itself is unavailable, an empty table saying why in
+    ``attrs["folder_error"]``, so that one bad speaker never fails the others of a run."""
+    try:
+        files = library.list_files(speaker)
+    except (OSError, UnsafePath) as error:
+        log.error(f"speaker {speaker!r}: {error}; nothing is processed and its previous results are kept")
+        table = pd.DataFrame(columns=COLUMNS)
+        table.attrs["folder_error"] = str(error)
+        return table
     progress = Progress(log, f"audio_files [{speaker}]", len(files))
     rows = []
     for f in files:
@@ -58,7 +67,7 @@ def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
     partitions_def=speakers,
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
-    group_name="speech",
+    group_name="speech_dataset",
     kinds={"parquet"},
 )
 def audio_files(context: dg.AssetExecutionContext, audio_library: AudioLibrary) -> dict[str, pd.DataFrame]:
@@ -70,6 +79,7 @@ def audio_files(context: dg.AssetExecutionContext, audio_library: AudioLibrary) 
         readable = table[table["error"].isna()]
         context.add_asset_metadata(
             {
+                **({"folder_error": table.attrs["folder_error"]} if "folder_error" in table.attrs else {}),
                 "files": len(table),
                 "unreadable": len(table) - len(readable),
                 "audio_seconds": float(readable["duration_s"].sum()),

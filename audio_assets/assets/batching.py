@@ -70,6 +70,7 @@ def process_files(
         progress.advance(len(batch))
     wall = time.perf_counter() - start
     table = pd.DataFrame(rows, columns=["id", "sha256", *columns, "error"]).sort_values("id", ignore_index=True)
+    table.attrs = dict(listing.attrs)  # a speaker-level problem (folder_error) travels downstream
     done = int(table["error"].isna().sum())
     stats = {
         "files": done,

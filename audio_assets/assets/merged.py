@@ -1,5 +1,7 @@
 """The training-ready dataset: results/{speaker}.jsonl, one line per file, sorted by id."""
 
+import statistics
+
 import dagster as dg
 import pandas as pd
 
@@ -40,7 +42,7 @@ def merge_speaker(
 @dg.asset(
     partitions_def=speakers,
     backfill_policy=speaker_backfill_policy,
-    group_name="dataset",
+    group_name="speech_dataset",
     kinds={"json"},
 )
 def merged_jsonl(
@@ -52,6 +54,15 @@ def merged_jsonl(
 ) -> None:
     """{"id", "transcription", "token_array"} per file, replaced atomically; errors go to a sibling file."""
     for speaker in sorted(context.partition_keys):
+        folder_error = audio_files[speaker].attrs.get("folder_error")
+        if folder_error:
+            previous = results_folder.jsonl_path(speaker)
+            context.log.warning(f"{speaker}: speaker folder unavailable ({folder_error}); kept {previous}")
+            context.add_asset_metadata(
+                {"folder_error": folder_error, "status": "skipped; previous results kept", "path": str(previous)},
+                partition_key=speaker,
+            )
+            continue
         records, errors = merge_speaker(audio_files[speaker], transcriptions[speaker], tokens[speaker])
         written = results_folder.write_jsonl(speaker, records)
         error_file = results_folder.write_jsonl(speaker, errors, suffix=".errors.jsonl")
@@ -65,15 +76,27 @@ def merged_jsonl(
                 "errors_path": dg.MetadataValue.path(error_file["path"]),
                 "bytes": written["bytes"],
                 "sha256": written["sha256"],
-                "preview": dg.MetadataValue.md(_preview(records)),
+                "files_table": dg.MetadataValue.md(_files_table(records, audio_files[speaker])),
             },
             partition_key=speaker,
         )
 
 
-def _preview(records: list[dict], n: int = 5) -> str:
-    lines = ["| id | transcription | tokens |", "|---|---|---|"]
-    for r in records[:n]:
+def _files_table(records: list[dict], listing: pd.DataFrame, limit: int = 50) -> str:
+    """A per-file table for the UI: duration, words and tokens, so odd files stand out at a glance."""
+    seconds = dict(zip(listing["id"], listing["duration_s"]))
+    words = [len(r["transcription"].split()) for r in records]
+    durations = [float(seconds.get(r["id"]) or 0.0) for r in records]
+    lines = []
+    if records:
+        lines.append(
+            f"{len(records)} files, {sum(durations):.1f} s of audio; median {statistics.median(durations):.1f} s "
+            f"and {statistics.median(words):g} words per file\n"
+        )
+    lines += ["| id | seconds | words | tokens | transcription |", "|---|---:|---:|---:|---|"]
+    for r, d, w in list(zip(records, durations, words))[:limit]:
         text = r["transcription"].replace("|", "\\|")
-        lines.append(f"| {r['id']} | {text} | {len(r['token_array'])} |")
+        lines.append(f"| {r['id']} | {d:.2f} | {w} | {len(r['token_array'])} | {text} |")
+    if len(records) > limit:
+        lines.append(f"| … {len(records) - limit} more | | | | |")
     return "\n".join(lines)

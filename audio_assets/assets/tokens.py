@@ -16,7 +16,7 @@ COLUMNS = ["token_ids", "n_tokens"]
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     pool="gpu",
-    group_name="speech",
+    group_name="speech_dataset",
     kinds={"pytorch", "parquet"},
 )
 def tokens(

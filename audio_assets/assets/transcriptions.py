@@ -17,7 +17,7 @@ COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_rat
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     pool="gpu",
-    group_name="speech",
+    group_name="speech_dataset",
     kinds={"pytorch", "parquet"},
 )
 def transcriptions(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,13 @@ from pydantic import Field
 
 class UnsafePath(ValueError):
     """A partition key, file id or symlink that would lead outside AUDIO_ROOT."""
+
+
+@dataclass(frozen=True)
+class FolderState:
+    digest: str  # changes when an audio file is added, removed, resized or touched
+    files: int
+    newest_mtime: float  # newest modification time in the folder (files and the folder itself)
 
 
 @dataclass(frozen=True)
@@ -56,28 +65,59 @@ class AudioLibrary(dg.ConfigurableResource):
             raise FileNotFoundError(f"speaker folder {speaker!r} does not exist in AUDIO_ROOT {str(root)!r}")
         return folder
 
+    def _audio_entries(self, top: Path) -> Iterator[tuple[str, os.DirEntry]]:
+        """(path relative to ``top``, entry) of every audio file below ``top``; hidden names and
+        symlinked folders are not descended into."""
+        suffixes = tuple(s.lower() for s in self.extensions)
+        stack = [(str(top), "")]
+        while stack:
+            folder, prefix = stack.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, f"{prefix}{entry.name}/"))
+                    elif entry.name.lower().endswith(suffixes):
+                        yield f"{prefix}{entry.name}", entry
+
     def list_files(self, speaker: str) -> list[AudioFile]:
         """Audio files of a speaker, nested folders included, sorted by id. Symlinks are followed only
         while they stay inside AUDIO_ROOT; others are listed with a problem and never opened."""
         root = self.root_path()
         top = self.speaker_dir(speaker)
-        suffixes = tuple(s.lower() for s in self.extensions)
         files = []
-        for folder, dirnames, filenames in os.walk(top, followlinks=False):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if name.startswith(".") or not name.lower().endswith(suffixes):
-                    continue
-                path = Path(folder) / name
-                file_id = f"{speaker}/{path.relative_to(top).as_posix()}"
-                target = path.resolve()
-                if not target.is_relative_to(root):
-                    files.append(AudioFile(file_id, "symlink points outside AUDIO_ROOT; not read"))
-                elif not target.is_file():
-                    files.append(AudioFile(file_id, "not a regular file"))
-                else:
-                    files.append(AudioFile(file_id))
+        for relative, entry in self._audio_entries(top):
+            file_id = f"{speaker}/{relative}"
+            target = Path(entry.path).resolve()
+            if not target.is_relative_to(root):
+                files.append(AudioFile(file_id, "symlink points outside AUDIO_ROOT; not read"))
+            elif not target.is_file():
+                files.append(AudioFile(file_id, "not a regular file"))
+            else:
+                files.append(AudioFile(file_id))
         return sorted(files, key=lambda f: f.id)
+
+    def folder_states(self) -> dict[str, FolderState]:
+        """A cheap fingerprint of every speaker folder (names, sizes, mtimes of its audio files),
+        for noticing new, changed, removed and still-being-copied files without reading them."""
+        states = {}
+        for speaker in self.speakers():
+            top = self.root_path() / speaker
+            digest = hashlib.blake2b(digest_size=8)
+            newest = top.stat().st_mtime
+            count = 0
+            for relative, entry in sorted(self._audio_entries(top), key=lambda pair: pair[0]):
+                try:
+                    stat = entry.stat()
+                    size, mtime_ns = stat.st_size, stat.st_mtime_ns
+                except OSError:  # dangling symlink: still a file the listing will report
+                    size, mtime_ns = -1, 0
+                digest.update(f"{relative}\0{size}\0{mtime_ns}\n".encode("utf-8", "surrogateescape"))
+                newest = max(newest, mtime_ns / 1e9)
+                count += 1
+            states[speaker] = FolderState(digest.hexdigest(), count, newest)
+        return states
 
     def read_bytes(self, file_id: str) -> bytes:
         """The encoded bytes of one file, by id; ids that would leave AUDIO_ROOT are refused."""

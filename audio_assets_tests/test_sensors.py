@@ -1,0 +1,171 @@
+"""The audio folder sensor on a real instance and a temp AUDIO_ROOT: exactly the expected requests."""
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+import soundfile
+
+from audio_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from audio_assets.resources import AudioLibrary
+from audio_assets.sensors import SensorCursor, build_audio_folder_sensor
+
+SETTLE = 5.0
+OLD = time.time() - 3600
+
+
+def write_flac(path: Path, seconds: float = 0.5, mtime: float = OLD, freq: float = 440.0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(16000 * seconds)) / 16000
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 16000, format="FLAC")
+    settle(path, mtime)
+
+
+def settle(path: Path, mtime: float = OLD):
+    os.utime(path, (mtime, mtime))
+    os.utime(path.parent, (mtime, mtime))
+
+
+class Harness:
+    """Ticks the sensor like the daemon does: applies partition additions, carries the cursor."""
+
+    def __init__(self, instance, root: Path):
+        self.instance, self.root, self.cursor = instance, root, None
+        self.sensor = build_audio_folder_sensor(minimum_interval_seconds=30, settle_seconds=SETTLE)
+
+    def tick(self) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources={"audio_library": AudioLibrary(root=str(self.root))}
+        )
+        result = self.sensor(context)
+        for request in result.dynamic_partitions_requests:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        self.cursor = result.cursor
+        return result
+
+
+def requested(result: dg.SensorResult) -> list[tuple[str, str]]:
+    """(first, last) speaker of each run request."""
+    out = []
+    for r in result.run_requests:
+        if r.partition_key is not None:
+            out.append((r.partition_key, r.partition_key))
+        else:
+            out.append((r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]))
+    return out
+
+
+def added(result: dg.SensorResult) -> list[str]:
+    return [k for r in result.dynamic_partitions_requests for k in r.partition_keys]
+
+
+@pytest.fixture
+def harness(tmp_path):
+    root = tmp_path / "audio"
+    for speaker in ("p1", "p2"):
+        for n in (1, 2):
+            write_flac(root / speaker / f"{speaker}_{n:03d}.flac")
+    with dg.instance_for_test() as instance:
+        yield Harness(instance, root)
+
+
+def test_first_tick_adds_all_folders_and_second_requests_nothing(harness):
+    first = harness.tick()
+    assert added(first) == ["p1", "p2"]
+    assert requested(first) == [("p1", "p2")]  # one run for both: one model load
+    assert set(SensorCursor.from_json(first.cursor).seen) == {"p1", "p2"}
+    second = harness.tick()
+    assert added(second) == [] and requested(second) == []
+
+
+def test_new_folder(harness):
+    harness.tick()
+    write_flac(harness.root / "p3" / "a.flac")
+    result = harness.tick()
+    assert added(result) == ["p3"] and requested(result) == [("p3", "p3")]
+    assert harness.instance.get_dynamic_partitions("speakers") == ["p1", "p2", "p3"]
+
+
+def test_new_file(harness):
+    harness.tick()
+    write_flac(harness.root / "p1" / "nested" / "p1_003.flac")
+    settle(harness.root / "p1")
+    result = harness.tick()
+    assert added(result) == [] and requested(result) == [("p1", "p1")]
+
+
+def test_changed_file(harness):
+    harness.tick()
+    write_flac(harness.root / "p2" / "p2_001.flac", seconds=0.7, freq=880)
+    assert requested(harness.tick()) == [("p2", "p2")]
+
+
+def test_removed_file(harness):
+    harness.tick()
+    (harness.root / "p1" / "p1_002.flac").unlink()
+    settle(harness.root / "p1" / "p1_001.flac")
+    assert requested(harness.tick()) == [("p1", "p1")]
+
+
+def test_half_copied_file_waits_until_settled(harness):
+    harness.tick()
+    partial = harness.root / "p2" / "p2_003.flac"
+    write_flac(partial, mtime=time.time())  # being written right now
+    assert requested(harness.tick()) == []
+    assert requested(harness.tick()) == []  # still waiting, not forgotten
+    settle(partial, time.time() - SETTLE - 1)
+    assert requested(harness.tick()) == [("p2", "p2")]
+
+
+def test_half_copied_new_folder_waits(harness):
+    harness.tick()
+    write_flac(harness.root / "p3" / "a.flac", mtime=time.time())
+    result = harness.tick()
+    assert added(result) == [] and requested(result) == []
+    settle(harness.root / "p3" / "a.flac")
+    assert requested(harness.tick()) == [("p3", "p3")]
+
+
+def test_vanished_folder_is_reported_once_and_kept(harness):
+    harness.tick()
+    for f in (harness.root / "p2").iterdir():
+        f.unlink()
+    (harness.root / "p2").rmdir()
+    result = harness.tick()
+    assert requested(result) == [] and added(result) == []
+    [event] = result.asset_events
+    assert event.asset_key == dg.AssetKey("audio_files") and event.partition == "p2"
+    assert event.metadata["folder_status"].value == "missing from AUDIO_ROOT"
+    assert harness.instance.get_dynamic_partitions("speakers") == ["p1", "p2"]  # never dropped
+    again = harness.tick()
+    assert again.asset_events == [] and requested(again) == []
+
+
+def test_awkward_names_work_and_impossible_ones_are_skipped(harness):
+    harness.tick()
+    awkward = ["my speaker", "a,b", "Zoë café", "x" * 200, "dots...here"]
+    for name in awkward:
+        write_flac(harness.root / name / "a.flac")
+    result = harness.tick()
+    assert added(result) == sorted(["my speaker", "a,b", "Zoë café", "x" * 200])
+    assert len(result.run_requests) == 1  # contiguous new keys: one run
+    assert "dots...here" in SensorCursor.from_json(result.cursor).rejected
+    assert requested(harness.tick()) == []
+
+
+def test_many_new_folders_are_split_into_runs_of_at_most_25(harness):
+    harness.tick()
+    for n in range(60):
+        write_flac(harness.root / f"s{n:03d}" / "a.flac", seconds=0.1)
+    ranges = requested(harness.tick())
+    assert ranges == [("s000", "s024"), ("s025", "s049"), ("s050", "s059")]
+
+
+def test_registered_but_never_materialised_folders_are_run(harness):
+    harness.instance.add_dynamic_partitions("speakers", ["p1"])  # e.g. added by `audio-assets register`
+    result = harness.tick()
+    assert added(result) == ["p2"]
+    assert sorted(requested(result)) == [("p1", "p2")]
