@@ -85,21 +85,37 @@ def _duration(path):
     return soundfile.info(str(path)).duration
 
 
-def test_siblings_ran_at_the_same_time(pipeline):
-    """Each step's process, from its start (resource setup loads the models) to its success, overlaps the other's."""
-    starts, ends, pids = {}, {}, {}
-    for event in pipeline.instance.all_logs(pipeline.result.run_id):
+def _step_window(instance, run_id, step_key) -> tuple[float, float]:
+    """From the step's first event in its own process (resource setup loads the models) to its success."""
+    start = end = None
+    for event in instance.all_logs(run_id):
         dagster_event = event.dagster_event
-        if dagster_event is None or dagster_event.step_key not in ("transcriptions", "tokens"):
+        if dagster_event is None or dagster_event.step_key != step_key:
             continue
         if dagster_event.event_type == dg.DagsterEventType.STEP_WORKER_STARTED:
-            starts[dagster_event.step_key] = event.timestamp
-            pids[dagster_event.step_key] = dagster_event.pid
+            start = event.timestamp
         elif dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-            ends[dagster_event.step_key] = event.timestamp
-    assert set(starts) == set(ends) == {"transcriptions", "tokens"}
-    assert pids["transcriptions"] != pids["tokens"]
-    assert starts["tokens"] < ends["transcriptions"] and starts["transcriptions"] < ends["tokens"], (starts, ends)
+            end = event.timestamp
+    assert start is not None and end is not None, f"{step_key} did not run to success"
+    return start, end
+
+
+def _step_pid(instance, run_id, step_key) -> int:
+    return next(
+        e.dagster_event.pid
+        for e in instance.all_logs(run_id)
+        if e.dagster_event
+        and e.dagster_event.step_key == step_key
+        and e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+    )
+
+
+def test_siblings_ran_at_the_same_time(pipeline):
+    instance, run_id = pipeline.instance, pipeline.result.run_id
+    start_t, end_t = _step_window(instance, run_id, "transcriptions")
+    start_k, end_k = _step_window(instance, run_id, "tokens")
+    assert start_k < end_t and start_t < end_k, "the sibling steps did not overlap"
+    assert _step_pid(instance, run_id, "transcriptions") != _step_pid(instance, run_id, "tokens")
 
 
 def _metadata(instance, asset, partition):
@@ -169,3 +185,19 @@ def test_tokens_are_25_per_second_of_listed_audio(pipeline):
         counts = np.array([len(json.loads(line)["token_array"]) for line in lines])
         seconds = _metadata(pipeline.instance, "audio_files", speaker)["audio_seconds"]
         assert abs(counts.sum() / seconds - 25) < 1
+
+
+def test_gpu_pool_limit_of_one_serialises_the_siblings(tmp_path, corpus_dir, model_cache):
+    """The README's knob for a small GPU: a pool limit of 1 keeps the two GPU steps apart."""
+    (tmp_path / "home").mkdir()
+    overrides = {"concurrency": {"pools": {"granularity": "op", "default_limit": 1}}}
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=overrides) as instance:
+        instance.add_dynamic_partitions("speakers", ["p900"])
+        result = run(
+            instance, run_config_for(corpus_dir / "wav48_silence_trimmed", tmp_path, model_cache), "p900", "p900"
+        )
+        assert result.success
+        (start_t, end_t), (start_k, end_k) = (
+            _step_window(instance, result.run_id, s) for s in ("transcriptions", "tokens")
+        )
+        assert end_t <= start_k or end_k <= start_t, "with one GPU slot the siblings must not overlap"
