@@ -3,6 +3,7 @@
 import dagster as dg
 
 from audio_assets.assets import audio_files, merged_jsonl, tokens, transcriptions
+from audio_assets.checks import DatasetQuality
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.jobs import process_speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, ResultsFolder, WhisperResource
@@ -28,6 +29,7 @@ defs = dg.Definitions(
         "audio_library": AudioLibrary(root=dg.EnvVar("AUDIO_ROOT")),
         "whisper": WhisperResource(),
         "tokenizer": BestRqTokenizer(),
+        "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=dg.EnvVar("RESULTS_DIR")),
         "parquet_io_manager": SpeakerParquetIOManager(base_dir=dg.EnvVar("PARQUET_DIR")),
     },

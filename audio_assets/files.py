@@ -3,15 +3,28 @@ files appear complete or not at all."""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
 MAX_STEM_BYTES = 200  # leaves room for suffixes and temp-file decoration under the usual 255-byte limit
+STALE_TEMP_SECONDS = 3600  # a temp file this old belongs to a writer that crashed
+
+
+def is_utf8(name: str) -> bool:
+    """False for names with bytes that are not UTF-8 (Python hands them over as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def safe_file_stem(key: str) -> str:
@@ -41,6 +54,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     ``.name.*.tmp`` file behind, never a truncated ``path``. Concurrent writers each replace whole files.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -56,3 +70,12 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files that writers killed mid-way (kill -9, power loss) left behind; never a live writer's."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()

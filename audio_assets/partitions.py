@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from audio_assets.files import is_utf8
+
 # Multi-partition backfill policies are beta in Dagster 1.13; we rely on them knowingly (see below).
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
@@ -26,9 +28,7 @@ _FORBIDDEN_IN_KEYS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")
 
 def key_problem(name: str) -> str | None:
     """Why a folder name cannot be a speaker partition key, or None if it can."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_utf8(name):
         return "the folder name is not valid UTF-8"
     bad = [repr(s) for s in _FORBIDDEN_IN_KEYS if s in name]
     return f"Dagster partition keys cannot contain {', '.join(bad)}" if bad else None

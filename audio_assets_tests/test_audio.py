@@ -16,7 +16,7 @@ def _flac(samples: np.ndarray, rate: int, subtype: str = "PCM_24") -> bytes:
 
 def test_jfk_fixture_decodes_to_16k_mono(jfk_path):
     data = jfk_path.read_bytes()
-    info = audio.probe(data)
+    info = audio.inspect(data)
     assert (info.sample_rate, info.channels, info.subtype) == (44100, 2, "PCM_24")
     assert abs(info.duration_s - 11.0) < 0.05
     decoded = audio.decode(data)
@@ -41,8 +41,8 @@ def test_resampling_keeps_pitch_and_averages_channels():
     assert np.abs(audio.decode(_flac(opposite, rate))).max() < 1e-3  # mean of L and -L is silence
 
 
-def test_probe_hash_is_of_the_content(jfk_path):
+def test_inspect_hash_is_of_the_content(jfk_path):
     import hashlib
 
     data = jfk_path.read_bytes()
-    assert audio.probe(data).sha256 == hashlib.sha256(data).hexdigest()
+    assert audio.inspect(data).sha256 == hashlib.sha256(data).hexdigest()

@@ -1,6 +1,7 @@
 """Names from keys stay in their folder; writes are all-or-nothing; AUDIO_ROOT cannot be escaped."""
 
 import os
+import time
 
 import pytest
 
@@ -39,6 +40,17 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, broken)
     assert target.read_bytes() == b"old\n"
     assert os.listdir(tmp_path) == ["out.jsonl"]  # no temp file left behind
+
+
+def test_atomic_write_clears_temp_files_of_crashed_writers_but_not_live_ones(tmp_path):
+    target = tmp_path / "out.jsonl"
+    crashed, live = tmp_path / ".out.jsonl.abc123.tmp", tmp_path / ".out.jsonl.def456.tmp"
+    crashed.write_bytes(b"half")
+    live.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(crashed, (two_hours_ago, two_hours_ago))
+    atomic_write(target, lambda f: f.write(b"new\n"))
+    assert sorted(os.listdir(tmp_path)) == [".out.jsonl.def456.tmp", "out.jsonl"]
 
 
 @pytest.fixture

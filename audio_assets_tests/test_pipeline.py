@@ -31,6 +31,7 @@ def run_config_for(audio_root: Path, work: Path, model_cache: str) -> dict:
             "results_folder": {"config": {"path": str(work / "results")}},
             "parquet_io_manager": {"config": {"base_dir": str(work / "parquet")}},
             "whisper": {"config": {"cache_dir": model_cache}},
+            "quality": {"config": {"max_wer": 0.5}},  # tiny.en on espeak speech: 0.15–0.4 per speaker
         }
     }
 
@@ -201,3 +202,27 @@ def test_gpu_pool_limit_of_one_serialises_the_siblings(tmp_path, corpus_dir, mod
             _step_window(instance, result.run_id, s) for s in ("transcriptions", "tokens")
         )
         assert end_t <= start_k or end_k <= start_t, "with one GPU slot the siblings must not overlap"
+
+
+def check_evaluations(instance, run_id) -> dict[str, object]:
+    return {
+        e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
+        for e in instance.all_logs(run_id)
+        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+
+
+def test_quality_checks_ran_and_passed(pipeline):
+    evaluations = check_evaluations(pipeline.instance, pipeline.result.run_id)
+    assert set(evaluations) == {
+        "files_conserved",
+        "speech_has_transcript",
+        "token_rate",
+        "reference_wer",
+        "speaker_folder_available",
+    }
+    assert all(e.passed for e in evaluations.values()), {k: e.metadata for k, e in evaluations.items()}
+    conserved = evaluations["files_conserved"].metadata["speakers"].value
+    assert conserved == {s: {"listed": 3, "rows": 3, "errors": 0} for s in SPEAKERS}
+    wer = evaluations["reference_wer"].metadata["speakers"].value
+    assert all(wer[s]["files_with_reference"] == 3 and wer[s]["wer"] <= 0.4 for s in SPEAKERS)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.progress import Progress
-from audio_assets.resources import AudioLibrary
+from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
 from audio_assets.resources.audio import UnsafePath
 from audio_assets.speech import audio
 
@@ -21,13 +21,19 @@ COLUMNS = [
     "frames",
     "format",
     "subtype",
+    "peak",
+    "rms_dbfs",
+    "reference_text",
     "error",
 ]
 
 
 def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
-    """The listing table; if the folder itself is unavailable, an empty table saying why in
-    ``attrs["folder_error"]``, so that one bad speaker never fails the others of a run."""
+    """One row per audio file; unusable files get an ``error`` and no figures.
+
+    If the folder itself is unavailable, an empty table saying why in ``attrs["folder_error"]``, so one
+    bad speaker never fails the others of a run.
+    """
     try:
         files = library.list_files(speaker)
     except (OSError, UnsafePath) as error:
@@ -45,7 +51,7 @@ def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
             try:
                 data = library.read_bytes(f.id)
                 row["size_bytes"] = len(data)
-                info = audio.probe(data)
+                info = audio.inspect(data)
                 row.update(
                     sha256=info.sha256,
                     duration_s=info.duration_s,
@@ -54,13 +60,18 @@ def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
                     frames=info.frames,
                     format=info.format,
                     subtype=info.subtype,
+                    peak=info.peak,
+                    rms_dbfs=info.rms_dbfs,
+                    reference_text=library.reference_text(f.id),
                 )
-            except Exception as error:  # one unreadable file must not cost the others
-                row["error"] = f"unreadable audio: {type(error).__name__}: {error}"
+            except audio.BadAudio as error:
+                row["error"] = str(error)
+            except OSError as error:
+                row["error"] = f"cannot read the file: {error}"
         rows.append(row)
         progress.advance(1)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"size_bytes": "Int64", "sample_rate": "Int64", "channels": "Int64", "frames": "Int64"})
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.astype({"size_bytes": "Int64", "sample_rate": "Int64", "channels": "Int64", "frames": "Int64"})
 
 
 @dg.asset(
@@ -70,8 +81,18 @@ def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
     group_name="speech_dataset",
     kinds={"parquet"},
 )
-def audio_files(context: dg.AssetExecutionContext, audio_library: AudioLibrary) -> dict[str, pd.DataFrame]:
-    """Every audio file of the speaker folder: id, size, sha256, duration, sample rate, channels."""
+def audio_files(
+    context: dg.AssetExecutionContext,
+    audio_library: AudioLibrary,
+    whisper: WhisperResource,
+    tokenizer: BestRqTokenizer,
+) -> dict[str, pd.DataFrame]:
+    """Every audio file of the speaker folder: id, size, sha256, duration, rate, channels, loudness,
+    reference text; unusable files with the reason. Decodes each file once, so truncation shows here.
+
+    ``whisper`` and ``tokenizer`` are requested only so that their checks (model available offline,
+    CUDA present when asked for) fail the run here, before any file is read.
+    """
     tables = {}
     for speaker in sorted(context.partition_keys):
         start = time.perf_counter()
@@ -81,9 +102,10 @@ def audio_files(context: dg.AssetExecutionContext, audio_library: AudioLibrary) 
             {
                 **({"folder_error": table.attrs["folder_error"]} if "folder_error" in table.attrs else {}),
                 "files": len(table),
-                "unreadable": len(table) - len(readable),
-                "audio_seconds": float(readable["duration_s"].sum()),
+                "unusable": len(table) - len(readable),
+                "audio_seconds": round(float(readable["duration_s"].sum()), 3),
                 "bytes": int(readable["size_bytes"].sum()),
+                "with_reference_text": int(readable["reference_text"].notna().sum()),
                 "wall_seconds": round(time.perf_counter() - start, 3),
                 "sample_rates": ", ".join(str(r) for r in sorted(readable["sample_rate"].unique())),
             },

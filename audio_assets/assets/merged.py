@@ -5,18 +5,23 @@ import statistics
 import dagster as dg
 import pandas as pd
 
+from audio_assets.checks import CHECK_SPECS, DatasetQuality, SpeakerOutput, evaluate
 from audio_assets.partitions import speaker_backfill_policy, speakers
-from audio_assets.resources import ResultsFolder
+from audio_assets.resources import BestRqTokenizer, ResultsFolder
 
 
 def merge_speaker(
     listing: pd.DataFrame, transcripts: pd.DataFrame, token_table: pd.DataFrame
 ) -> tuple[list[dict], list[dict]]:
-    """JSONL records and error records for one speaker: every listed id lands in exactly one of them."""
+    """JSONL records and error records for one speaker: every listed id lands in exactly one of them.
+
+    A row is used only if it was computed from the listed content (same sha256), so a file that changed
+    between steps, or outputs of two different runs, can never be mixed into one line.
+    """
     text = transcripts.set_index("id")
     toks = token_table.set_index("id")
     records, errors = [], []
-    for file_id, listing_error in sorted(zip(listing["id"], listing["error"])):
+    for file_id, sha256, listing_error in sorted(zip(listing["id"], listing["sha256"], listing["error"])):
         reasons = []
         if listing_error is not None and not pd.isna(listing_error):
             reasons.append(listing_error)
@@ -26,8 +31,10 @@ def merge_speaker(
                     reasons.append(f"{step}: no row for this file")
                 elif not pd.isna(table.at[file_id, "error"]):
                     reasons.append(f"{step}: {table.at[file_id, 'error']}")
+                elif table.at[file_id, "sha256"] != sha256:
+                    reasons.append(f"{step}: computed from another version of the file; rematerialise")
         if reasons:
-            errors.append({"id": file_id, "error": "; ".join(reasons)})
+            errors.append({"id": file_id, "error": "; ".join(dict.fromkeys(reasons))})
         else:
             records.append(
                 {
@@ -44,17 +51,24 @@ def merge_speaker(
     backfill_policy=speaker_backfill_policy,
     group_name="speech_dataset",
     kinds={"json"},
+    check_specs=CHECK_SPECS,
 )
 def merged_jsonl(
     context: dg.AssetExecutionContext,
     results_folder: ResultsFolder,
+    quality: DatasetQuality,
+    tokenizer: BestRqTokenizer,
     audio_files: dict[str, pd.DataFrame],
     transcriptions: dict[str, pd.DataFrame],
     tokens: dict[str, pd.DataFrame],
-) -> None:
-    """{"id", "transcription", "token_array"} per file, replaced atomically; errors go to a sibling file."""
+) -> dg.MaterializeResult:
+    """{"id", "transcription", "token_array"} per file, replaced atomically; unusable files go to
+    results/{speaker}.errors.jsonl with their reason. A speaker whose folder is unavailable is skipped
+    and its previous results are kept."""
+    outputs = []
     for speaker in sorted(context.partition_keys):
-        folder_error = audio_files[speaker].attrs.get("folder_error")
+        listing = audio_files[speaker]
+        folder_error = listing.attrs.get("folder_error")
         if folder_error:
             previous = results_folder.jsonl_path(speaker)
             context.log.warning(f"{speaker}: speaker folder unavailable ({folder_error}); kept {previous}")
@@ -62,8 +76,9 @@ def merged_jsonl(
                 {"folder_error": folder_error, "status": "skipped; previous results kept", "path": str(previous)},
                 partition_key=speaker,
             )
+            outputs.append(SpeakerOutput(speaker, listing, None, None))
             continue
-        records, errors = merge_speaker(audio_files[speaker], transcriptions[speaker], tokens[speaker])
+        records, errors = merge_speaker(listing, transcriptions[speaker], tokens[speaker])
         written = results_folder.write_jsonl(speaker, records)
         error_file = results_folder.write_jsonl(speaker, errors, suffix=".errors.jsonl")
         for e in errors:
@@ -76,10 +91,17 @@ def merged_jsonl(
                 "errors_path": dg.MetadataValue.path(error_file["path"]),
                 "bytes": written["bytes"],
                 "sha256": written["sha256"],
-                "files_table": dg.MetadataValue.md(_files_table(records, audio_files[speaker])),
+                "files_table": dg.MetadataValue.md(_files_table(records, listing)),
+                **({"error_records": dg.MetadataValue.md(_errors_table(errors))} if errors else {}),
             },
             partition_key=speaker,
         )
+        outputs.append(SpeakerOutput(speaker, listing, written["path"], error_file["path"]))
+    return dg.MaterializeResult(check_results=evaluate(outputs, quality, tokenizer.tokens_per_second))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _files_table(records: list[dict], listing: pd.DataFrame, limit: int = 50) -> str:
@@ -95,8 +117,15 @@ def _files_table(records: list[dict], listing: pd.DataFrame, limit: int = 50) ->
         )
     lines += ["| id | seconds | words | tokens | transcription |", "|---|---:|---:|---:|---|"]
     for r, d, w in list(zip(records, durations, words))[:limit]:
-        text = r["transcription"].replace("|", "\\|")
-        lines.append(f"| {r['id']} | {d:.2f} | {w} | {len(r['token_array'])} | {text} |")
+        lines.append(f"| {_cell(r['id'])} | {d:.2f} | {w} | {len(r['token_array'])} | {_cell(r['transcription'])} |")
     if len(records) > limit:
         lines.append(f"| … {len(records) - limit} more | | | | |")
+    return "\n".join(lines)
+
+
+def _errors_table(errors: list[dict], limit: int = 50) -> str:
+    lines = ["| id | reason |", "|---|---|"]
+    lines += [f"| {_cell(e['id'])} | {_cell(e['error'])} |" for e in errors[:limit]]
+    if len(errors) > limit:
+        lines.append(f"| … {len(errors) - limit} more | |")
     return "\n".join(lines)

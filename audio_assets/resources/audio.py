@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
+
+from audio_assets.files import is_utf8
 
 
 class UnsafePath(ValueError):
@@ -34,6 +37,14 @@ class AudioLibrary(dg.ConfigurableResource):
 
     root: str = Field(description="AUDIO_ROOT: a folder holding one sub-folder of audio files per speaker.")
     extensions: list[str] = Field(default=[".flac"], description="File suffixes to process (case-insensitive).")
+    transcripts: str = Field(
+        default="",
+        description="Folder of reference transcripts, <speaker>/<utterance>.txt (VCTK's txt/). Empty: the "
+        "folder 'txt' beside AUDIO_ROOT when it exists (VCTK layout), else none.",
+    )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.root_path()  # a missing AUDIO_ROOT fails the step before any work, with one clear message
 
     def root_path(self) -> Path:
         root = Path(self.root).expanduser()
@@ -90,7 +101,10 @@ class AudioLibrary(dg.ConfigurableResource):
         for relative, entry in self._audio_entries(top):
             file_id = f"{speaker}/{relative}"
             target = Path(entry.path).resolve()
-            if not target.is_relative_to(root):
+            if not is_utf8(file_id):
+                printable = os.fsencode(file_id).decode("utf-8", "backslashreplace")
+                files.append(AudioFile(printable, "file name is not valid UTF-8; rename it"))
+            elif not target.is_relative_to(root):
                 files.append(AudioFile(file_id, "symlink points outside AUDIO_ROOT; not read"))
             elif not target.is_file():
                 files.append(AudioFile(file_id, "not a regular file"))
@@ -118,6 +132,29 @@ class AudioLibrary(dg.ConfigurableResource):
                 count += 1
             states[speaker] = FolderState(digest.hexdigest(), count, newest)
         return states
+
+    def transcripts_path(self) -> Path | None:
+        if self.transcripts:
+            path = Path(self.transcripts).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"reference transcripts folder {self.transcripts!r} does not exist")
+            return path.resolve()
+        sibling = self.root_path().parent / "txt"
+        return sibling.resolve() if sibling.is_dir() else None
+
+    def reference_text(self, file_id: str) -> str | None:
+        """The reference transcript of a file, if one exists: ``<transcripts>/<speaker>/<stem>.txt``,
+        where VCTK's microphone suffix (``_mic1``, ``_mic2``) is also tried without."""
+        folder = self.transcripts_path()
+        if folder is None:
+            return None
+        speaker, _, inner = file_id.partition("/")
+        stem = Path(inner).stem
+        for name in dict.fromkeys([stem, re.sub(r"_mic\d+$", "", stem)]):
+            candidate = (folder / speaker / f"{name}.txt").resolve()
+            if candidate.is_relative_to(folder) and candidate.is_file():
+                return candidate.read_text(encoding="utf-8", errors="replace").strip()
+        return None
 
     def read_bytes(self, file_id: str) -> bytes:
         """The encoded bytes of one file, by id; ids that would leave AUDIO_ROOT are refused."""

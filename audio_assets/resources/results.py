@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -26,7 +27,7 @@ class ResultsFolder(dg.ConfigurableResource):
     def jsonl_path(self, speaker: str, suffix: str = ".jsonl") -> Path:
         return Path(self.path).expanduser().resolve() / f"{safe_file_stem(speaker)}{suffix}"
 
-    def write_jsonl(self, speaker: str, records: Iterable[Mapping], suffix: str = ".jsonl") -> dict:
+    def write_jsonl(self, speaker: str, records: Iterable[Mapping], suffix: str = ".jsonl") -> dict[str, Any]:
         """Replace results/{speaker}{suffix} in one step; return its path, size, line count and sha256."""
         target = self.jsonl_path(speaker, suffix)
         digest = hashlib.sha256()
@@ -41,4 +42,4 @@ class ResultsFolder(dg.ConfigurableResource):
                 stats["bytes"] += len(line)
 
         atomic_write(target, write)
-        return {"path": str(target), "sha256": digest.hexdigest(), **stats}
+        return {"path": target, "sha256": digest.hexdigest(), **stats}

@@ -8,7 +8,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from audio_assets.speech.bestrq import BestRqQuantizer
+from audio_assets.speech.bestrq import FRAMES_PER_SECOND, BestRqQuantizer
 from audio_assets.speech.devices import resolve_device
 
 
@@ -27,9 +27,13 @@ class BestRqTokenizer(dg.ConfigurableResource):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto picks CUDA when present.")
     batch_size: int = Field(default=64, ge=1, description="Files quantised together.")
 
+    @property
+    def tokens_per_second(self) -> float:
+        return FRAMES_PER_SECOND / self.stack_frames
+
     def quantizer(self) -> BestRqQuantizer:
         device = resolve_device(self.device)
         return _quantizer(self.seed, self.codebook_size, self.codebook_dim, self.stack_frames, device)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self.quantizer()
+        resolve_device(self.device)  # CUDA asked for but absent: fail before any file is read

@@ -9,10 +9,11 @@ import dagster as dg
 from pydantic import Field
 
 from audio_assets.speech.models import default_cache_dir
-from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, load_engine
+from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, load_engine, plan
 
 # One loaded model per process and configuration: every partition a step handles reuses it.
 _cached_engine = functools.lru_cache(maxsize=2)(load_engine)
+_cached_plan = functools.lru_cache(maxsize=8)(plan)
 
 
 class WhisperResource(dg.ConfigurableResource):
@@ -55,8 +56,10 @@ class WhisperResource(dg.ConfigurableResource):
         )
 
     def engine(self) -> WhisperEngine:
+        """The loaded model (loaded on first use in this process, then reused)."""
         return _cached_engine(self.settings())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Load at step start: a missing model or absent GPU fails before any file is touched.
-        self.engine()
+        # Every step that uses this resource checks it first: a model that is not on this machine, a
+        # CUDA device that is not there or an impossible precision fails here, before any file is read.
+        _cached_plan(self.settings())

@@ -1,9 +1,13 @@
-"""Decode any audio file soundfile reads into what the models expect: 16 kHz mono float32."""
+"""Decode any audio file soundfile reads into what the models expect: 16 kHz mono float32.
 
-from __future__ import annotations
+Files are decoded block by block (channels averaged, resampled with a streaming soxr resampler), so
+memory holds only the 16 kHz result, never the native-rate multi-channel signal. Anything that cannot
+become usable audio raises ``BadAudio`` with a reason a person can act on.
+"""
 
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +15,13 @@ import soundfile
 import soxr
 
 SAMPLE_RATE = 16_000
+MIN_DURATION_S = 0.1  # shorter clips give Whisper nothing to decode and the tokeniser no token
+SILENCE_FLOOR_DBFS = -120.0
+_BLOCK = 1 << 16
+
+
+class BadAudio(ValueError):
+    """A file that is not usable audio; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -21,15 +32,52 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    peak: float  # max |sample|, 0..1
+    rms_dbfs: float  # loudness of the whole file; SILENCE_FLOOR_DBFS for digital silence
 
     @property
     def duration_s(self) -> float:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def probe(data: bytes) -> AudioInfo:
-    """Header facts and content hash of an encoded file; raises ``soundfile.LibsndfileError`` if unreadable."""
-    with soundfile.SoundFile(io.BytesIO(data)) as f:
+def _open(data: bytes) -> soundfile.SoundFile:
+    if not data:
+        raise BadAudio("empty file (0 bytes)")
+    try:
+        return soundfile.SoundFile(io.BytesIO(data))
+    except soundfile.LibsndfileError as error:
+        detail = str(error).split(": ", 1)[-1].rstrip(".")
+        raise BadAudio(f"not an audio file this decoder reads ({detail})") from None
+
+
+def _mono_blocks(f: soundfile.SoundFile):
+    """Decoded blocks averaged to mono; raises BadAudio if the stream ends early or is corrupt."""
+    decoded = 0
+    try:
+        for block in f.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):
+            decoded += len(block)
+            yield block.mean(axis=1, dtype=np.float32)
+    except soundfile.LibsndfileError as error:
+        raise BadAudio(
+            f"truncated or corrupt audio ({str(error).split(': ', 1)[-1]}) after {decoded} of {f.frames} frames"
+        ) from None
+    if decoded < f.frames:
+        raise BadAudio(f"truncated audio: decoded {decoded} of {f.frames} frames")
+
+
+def inspect(data: bytes) -> AudioInfo:
+    """Header facts, content hash and loudness; decodes the whole file so truncation is caught here."""
+    with _open(data) as f:
+        if f.frames / f.samplerate < MIN_DURATION_S:
+            raise BadAudio(
+                f"too short: {f.frames} frames = {f.frames / f.samplerate:.4f} s (minimum {MIN_DURATION_S} s)"
+            )
+        peak, energy = 0.0, 0.0
+        for block in _mono_blocks(f):
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            energy += float(np.dot(block, block))
+        mean_square = energy / f.frames
+        rms_dbfs = 10 * math.log10(mean_square) if mean_square > 0 else SILENCE_FLOOR_DBFS
         return AudioInfo(
             sha256=hashlib.sha256(data).hexdigest(),
             sample_rate=f.samplerate,
@@ -37,13 +85,18 @@ def probe(data: bytes) -> AudioInfo:
             frames=f.frames,
             format=f.format,
             subtype=f.subtype,
+            peak=peak,
+            rms_dbfs=max(rms_dbfs, SILENCE_FLOOR_DBFS),
         )
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Encoded bytes → 16 kHz mono float32, channels averaged, resampled with soxr (no ffmpeg)."""
-    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    mono = samples.mean(axis=1, dtype=np.float32)
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    """Encoded bytes → 16 kHz mono float32 (channels averaged, soxr HQ resampling, no ffmpeg)."""
+    with _open(data) as f:
+        if f.samplerate == SAMPLE_RATE:
+            parts = list(_mono_blocks(f))
+        else:
+            stream = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            parts = [stream.resample_chunk(block) for block in _mono_blocks(f)]
+            parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, np.float32), dtype=np.float32)

@@ -5,8 +5,6 @@ Whisper always encodes a 30 s window, so a 3 s clip costs almost as much as a 30
 long-form algorithm (sequential 30 s windows with timestamps), one file at a time.
 """
 
-from __future__ import annotations
-
 import contextlib
 import zlib
 from abc import ABC, abstractmethod
@@ -22,7 +20,10 @@ from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_h
 
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 MAX_NEW_TOKENS = 224  # openai-whisper's default sample_len (n_text_ctx // 2)
-BACKENDS = ("openai-whisper", "faster-whisper")
+# openai-whisper's transcribe() drops a window as silence when both hold; the batched path does the same
+NO_SPEECH_THRESHOLD = 0.6
+LOGPROB_THRESHOLD = -1.0
+RUNTIMES = {"openai-whisper": "torch", "faster-whisper": "ctranslate2"}
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,121 @@ class EngineSettings:
     cache_dir: str = ""
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a configuration resolves to on this machine, known before any weights are loaded."""
+
+    device: str
+    compute_type: str
+    weights: str  # a local file or folder, or a name the backend has already downloaded
+
+
 def compression_ratio(text: str) -> float:
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _compute_type(settings: EngineSettings, device: str) -> str:
+    requested = settings.compute_type
+    if settings.backend == "faster-whisper":
+        import ctranslate2
+
+        if requested == "auto":
+            return "float16" if device == "cuda" else "int8"
+        supported = ctranslate2.get_supported_compute_types(device)
+        if requested not in supported:
+            raise ValueError(f"faster-whisper on {device} supports compute_type {sorted(supported)}, not {requested!r}")
+        return requested
+    if requested == "auto":
+        if device == "cuda":
+            return "float16"
+        return "bfloat16" if cpu_supports_bf16() else "float32"
+    if requested not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"openai-whisper compute_type must be auto, float32, float16 or bfloat16, not {requested!r}")
+    if requested == "float16" and device != "cuda":
+        raise ValueError("openai-whisper computes in float16 only on CUDA; use bfloat16 or float32 on the CPU")
+    return requested
+
+
+def plan(settings: EngineSettings) -> Plan:
+    """Check a configuration without loading the model: backend, device, precision, and that the weights
+    are on this machine (downloading them through the backend when it can). Raises one clear error."""
+    if settings.backend not in RUNTIMES:
+        raise ValueError(f"backend must be one of {sorted(RUNTIMES)}, not {settings.backend!r}")
+    if settings.beam_size < 1 or settings.batch_size < 1:
+        raise ValueError("beam_size and batch_size must be at least 1")
+    device = resolve_device(settings.device, RUNTIMES[settings.backend])
+    compute_type = _compute_type(settings, device)
+    cache = Path(settings.cache_dir)
+    try:
+        if settings.backend == "openai-whisper":
+            weights = openai_whisper_checkpoint(settings.model, cache)
+            if not Path(weights).is_file():
+                import whisper
+
+                weights = whisper._download(whisper._MODELS[weights], str(cache / "whisper"), in_memory=False)
+        else:
+            ct2_dir = ct2_dir_for(settings.model)
+            if ct2_dir is None:
+                from faster_whisper.utils import download_model
+
+                ct2_dir = Path(download_model(settings.model, cache_dir=str(cache / "faster-whisper")))
+            weights = str(ct2_dir)
+    except ModelNotAvailable:
+        raise
+    except Exception as error:  # urllib and huggingface_hub raise their own types when offline
+        raise offline_hint(settings.model, error) from error
+    return Plan(device, compute_type, weights)
+
+
+class WhisperEngine(ABC):
+    """One loaded model; ``transcribe`` takes any number of 16 kHz mono clips."""
+
+    backend: str
+
+    def __init__(self, settings: EngineSettings):
+        self.settings = settings
+        self.plan = plan(settings)
+        self.device = self.plan.device
+        self.compute_type = self.plan.compute_type
+
+    @property
+    def description(self) -> dict[str, str]:
+        """Model, backend, device and precision actually in use, for run metadata."""
+        return {
+            "backend": self.backend,
+            "model": self.settings.model,
+            "device": self.device,
+            "compute_type": self.compute_type,
+        }
+
+    def transcribe(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
+        results: list[Transcript | None] = [None] * len(audios)
+        short = [i for i, a in enumerate(audios) if len(a) <= WINDOW_SAMPLES]
+        # beam search with batch > 1 is broken in openai-whisper (PR #2197): batch 1 then
+        step = 1 if self.backend == "openai-whisper" and self.settings.beam_size > 1 else self.settings.batch_size
+        for start in range(0, len(short), step):
+            chunk = short[start : start + step]
+            for i, transcript in zip(chunk, self._decode_short([audios[i] for i in chunk])):
+                results[i] = _drop_if_no_speech(transcript)
+        for i, audio in enumerate(audios):
+            if results[i] is None:
+                results[i] = self._transcribe_long(audio)
+        return results  # type: ignore[return-value]
+
+    @abstractmethod
+    def _decode_short(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
+        """Clips of at most 30 s, decoded as one batch."""
+
+    @abstractmethod
+    def _transcribe_long(self, audio: np.ndarray) -> Transcript:
+        """A clip longer than 30 s, by the backend's long-form algorithm."""
+
+
+def _drop_if_no_speech(t: Transcript) -> Transcript:
+    if t.no_speech_prob > NO_SPEECH_THRESHOLD and t.avg_logprob < LOGPROB_THRESHOLD:
+        return Transcript("", t.language, t.avg_logprob, t.no_speech_prob, 0.0)
+    return t
 
 
 def log_mel_batch(audios: Sequence[np.ndarray], n_mels: int, device: str):
@@ -64,112 +177,43 @@ def log_mel_batch(audios: Sequence[np.ndarray], n_mels: int, device: str):
     )
 
 
-class WhisperEngine(ABC):
-    """One loaded model; ``transcribe`` takes any number of 16 kHz mono clips."""
+def _join_segments(text: str, language: str, scores: list[tuple[float, float]]) -> Transcript:
+    text = text.strip()
+    avg_logprob = float(np.mean([s[0] for s in scores])) if scores else 0.0
+    no_speech_prob = float(np.mean([s[1] for s in scores])) if scores else 1.0
+    return Transcript(text, language, avg_logprob, no_speech_prob, compression_ratio(text))
 
-    backend: str
-    runtime: str  # what sees the GPU: "torch" or "ctranslate2"
 
-    def __init__(self, settings: EngineSettings):
-        self.settings = settings
-        self.device = resolve_device(settings.device, self.runtime)
-
-    @property
-    @abstractmethod
-    def description(self) -> dict[str, str]:
-        """Model, backend, device and precision actually in use, for run metadata."""
-
-    def transcribe(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
-        results: list[Transcript | None] = [None] * len(audios)
-        short = [i for i, a in enumerate(audios) if len(a) <= WINDOW_SAMPLES]
-        # beam search with batch > 1 is broken in openai-whisper (PR #2197): batch 1 then
-        step = self.settings.batch_size if self.settings.beam_size <= 1 or self.backend != "openai-whisper" else 1
-        for start in range(0, len(short), max(1, step)):
-            chunk = short[start : start + step]
-            for i, transcript in zip(chunk, self._decode_short([audios[i] for i in chunk])):
-                results[i] = transcript
-        for i, audio in enumerate(audios):
-            if results[i] is None:
-                results[i] = self._transcribe_long(audio)
-        return results  # type: ignore[return-value]
-
-    @abstractmethod
-    def _decode_short(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
-        """Clips of at most 30 s, decoded as one batch."""
-
-    @abstractmethod
-    def _transcribe_long(self, audio: np.ndarray) -> Transcript:
-        """A clip longer than 30 s, by the backend's long-form algorithm."""
+def _english_only_language(settings: EngineSettings, multilingual: bool) -> str | None:
+    if multilingual:
+        return settings.language
+    if settings.language not in (None, "en"):
+        raise ValueError(f"model {settings.model!r} is English-only; language {settings.language!r} is not possible")
+    return "en"
 
 
 class OpenAIWhisperEngine(WhisperEngine):
     backend = "openai-whisper"
-    runtime = "torch"
 
     def __init__(self, settings: EngineSettings):
         super().__init__(settings)
         import torch
         import whisper
 
-        checkpoint = openai_whisper_checkpoint(settings.model, Path(settings.cache_dir))
-        try:
-            if Path(checkpoint).is_file():
-                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-                model = whisper.model.Whisper(whisper.model.ModelDimensions(**state["dims"]))
-                model.load_state_dict(state["model_state_dict"], strict=True)
-                if state.get("alignment_heads"):
-                    model.set_alignment_heads(state["alignment_heads"].encode("ascii"))
-            else:
-                model = whisper.load_model(
-                    checkpoint, device="cpu", download_root=str(Path(settings.cache_dir) / "whisper")
-                )
-        except (OSError, RuntimeError) as error:  # urllib errors are OSErrors
-            raise offline_hint(settings.model, error) from error
+        state = torch.load(self.plan.weights, map_location="cpu", weights_only=True)
+        model = whisper.model.Whisper(whisper.model.ModelDimensions(**state["dims"]))
+        model.load_state_dict(state["model_state_dict"], strict=True)
+        heads = state.get("alignment_heads") or whisper._ALIGNMENT_HEADS.get(settings.model)
+        if heads:
+            model.set_alignment_heads(heads if isinstance(heads, bytes) else heads.encode("ascii"))
         self.model = model.to(self.device).eval()
-        self.precision = self._precision(settings.compute_type)
-        language = settings.language
-        if not self.model.is_multilingual and language in (None, "en"):
-            language = "en"
-        elif not self.model.is_multilingual:
-            raise ValueError(f"model {settings.model!r} is English-only; language {language!r} is not possible")
         self.options = whisper.DecodingOptions(
-            language=language,
+            language=_english_only_language(settings, self.model.is_multilingual),
             temperature=0.0,
             beam_size=settings.beam_size if settings.beam_size > 1 else None,
             without_timestamps=True,
-            fp16=self.precision == "float16",
+            fp16=self.compute_type == "float16",
         )
-
-    def _precision(self, compute_type: str) -> str:
-        if compute_type == "auto":
-            if self.device == "cuda":
-                return "float16"
-            return "bfloat16" if cpu_supports_bf16() else "float32"
-        if compute_type not in ("float32", "float16", "bfloat16"):
-            raise ValueError(
-                f"openai-whisper compute_type must be auto, float32, float16 or bfloat16, not {compute_type!r}"
-            )
-        if compute_type == "float16" and self.device != "cuda":
-            raise ValueError(
-                "compute_type float16 needs a CUDA device for openai-whisper; use bfloat16 or float32 on CPU"
-            )
-        return compute_type
-
-    @property
-    def description(self) -> dict[str, str]:
-        return {
-            "backend": self.backend,
-            "model": self.settings.model,
-            "device": self.device,
-            "compute_type": self.precision,
-        }
-
-    def _autocast(self):
-        import torch
-
-        if self.precision == "bfloat16":
-            return torch.autocast(self.device, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def _decode_short(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
         import torch
@@ -177,10 +221,11 @@ class OpenAIWhisperEngine(WhisperEngine):
 
         mel = log_mel_batch(audios, self.model.dims.n_mels, self.device)
         with torch.inference_mode():
-            if self.precision == "float16":
+            if self.compute_type == "float16":
                 results = whisper.decode(self.model, mel.half(), self.options)
             else:
-                with self._autocast():
+                bf16 = torch.autocast(self.device, dtype=torch.bfloat16)
+                with bf16 if self.compute_type == "bfloat16" else contextlib.nullcontext():
                     # decode() wants float32 features under bf16 autocast: run the encoder ourselves
                     features = self.model.encoder(mel).float()
                     results = whisper.decode(self.model, features, self.options)
@@ -204,7 +249,7 @@ class OpenAIWhisperEngine(WhisperEngine):
                 language=self.options.language,
                 temperature=0.0,
                 beam_size=self.options.beam_size,
-                fp16=self.precision == "float16",
+                fp16=self.compute_type == "float16",
                 verbose=None,
             )
         return _join_segments(
@@ -214,52 +259,22 @@ class OpenAIWhisperEngine(WhisperEngine):
 
 class FasterWhisperEngine(WhisperEngine):
     backend = "faster-whisper"
-    runtime = "ctranslate2"
 
     def __init__(self, settings: EngineSettings):
         super().__init__(settings)
         import torch
         from faster_whisper import WhisperModel
-
-        ct2_dir = ct2_dir_for(settings.model)
-        self.compute_type = settings.compute_type
-        if self.compute_type == "auto":
-            self.compute_type = "float16" if self.device == "cuda" else "int8"
-        try:
-            self.model = WhisperModel(
-                str(ct2_dir) if ct2_dir else settings.model,
-                device=self.device,
-                compute_type=self.compute_type,
-                cpu_threads=torch.get_num_threads(),
-                download_root=str(Path(settings.cache_dir) / "faster-whisper"),
-            )
-        except ValueError:
-            raise
-        except Exception as error:  # huggingface_hub raises its own hierarchy when offline
-            raise offline_hint(settings.model, error) from error
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
+        self.model = WhisperModel(
+            self.plan.weights, device=self.device, compute_type=self.compute_type, cpu_threads=torch.get_num_threads()
+        )
         self._tokenizer_cls = Tokenizer
         multilingual = self.model.model.is_multilingual
-        if not multilingual and settings.language not in (None, "en"):
-            raise ValueError(
-                f"model {settings.model!r} is English-only; language {settings.language!r} is not possible"
-            )
-        self.language = settings.language if multilingual else "en"
-        probe_tokenizer = Tokenizer(
-            self.model.hf_tokenizer, multilingual, task="transcribe", language=self.language or "en"
-        )
-        self.suppress_tokens = list(get_suppressed_tokens(probe_tokenizer, [-1]))
-
-    @property
-    def description(self) -> dict[str, str]:
-        return {
-            "backend": self.backend,
-            "model": self.settings.model,
-            "device": self.device,
-            "compute_type": self.compute_type,
-        }
+        self.language = _english_only_language(settings, multilingual)
+        probe = Tokenizer(self.model.hf_tokenizer, multilingual, task="transcribe", language=self.language or "en")
+        self.suppress_tokens = list(get_suppressed_tokens(probe, [-1]))
 
     def _tokenizer(self, language: str):
         return self._tokenizer_cls(
@@ -298,11 +313,7 @@ class FasterWhisperEngine(WhisperEngine):
 
     def _transcribe_long(self, audio: np.ndarray) -> Transcript:
         segments, info = self.model.transcribe(
-            audio,
-            language=self.language,
-            beam_size=self.settings.beam_size,
-            temperature=0.0,
-            vad_filter=False,
+            audio, language=self.language, beam_size=self.settings.beam_size, temperature=0.0, vad_filter=False
         )
         segments = list(segments)
         return _join_segments(
@@ -310,19 +321,8 @@ class FasterWhisperEngine(WhisperEngine):
         )
 
 
-def _join_segments(text: str, language: str, scores: list[tuple[float, float]]) -> Transcript:
-    text = text.strip()
-    avg_logprob = float(np.mean([s[0] for s in scores])) if scores else 0.0
-    no_speech_prob = float(np.mean([s[1] for s in scores])) if scores else 1.0
-    return Transcript(text, language, avg_logprob, no_speech_prob, compression_ratio(text))
-
-
 def load_engine(settings: EngineSettings) -> WhisperEngine:
-    if settings.backend == "openai-whisper":
-        return OpenAIWhisperEngine(settings)
-    if settings.backend == "faster-whisper":
-        return FasterWhisperEngine(settings)
-    raise ValueError(f"backend must be one of {BACKENDS}, not {settings.backend!r}")
-
-
-__all__ = ["BACKENDS", "EngineSettings", "ModelNotAvailable", "Transcript", "WhisperEngine", "load_engine"]
+    engines = {"openai-whisper": OpenAIWhisperEngine, "faster-whisper": FasterWhisperEngine}
+    if settings.backend not in engines:
+        raise ValueError(f"backend must be one of {sorted(engines)}, not {settings.backend!r}")
+    return engines[settings.backend](settings)
