@@ -20,9 +20,12 @@ from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_h
 
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 MAX_NEW_TOKENS = 224  # openai-whisper's default sample_len (n_text_ctx // 2)
-# openai-whisper's transcribe() drops a window as silence when both hold; the batched path does the same
+# openai-whisper's transcribe() drops a window as silence when no_speech_prob > 0.6 and avg_logprob < -1;
+# the batched path does the same, and also when the clip is near-silent (below -60 dBFS RMS), where
+# Whisper confidently hallucinates "you" (no_speech_prob 0.93, avg_logprob -0.4 on digital silence).
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
+SILENT_RMS_DBFS = -60.0
 RUNTIMES = {"openai-whisper": "torch", "faster-whisper": "ctranslate2"}
 
 
@@ -143,7 +146,7 @@ class WhisperEngine(ABC):
         for start in range(0, len(short), step):
             chunk = short[start : start + step]
             for i, transcript in zip(chunk, self._decode_short([audios[i] for i in chunk])):
-                results[i] = _drop_if_no_speech(transcript)
+                results[i] = _drop_if_no_speech(transcript, audios[i])
         for i, audio in enumerate(audios):
             if results[i] is None:
                 results[i] = self._transcribe_long(audio)
@@ -158,8 +161,12 @@ class WhisperEngine(ABC):
         """A clip longer than 30 s, by the backend's long-form algorithm."""
 
 
-def _drop_if_no_speech(t: Transcript) -> Transcript:
-    if t.no_speech_prob > NO_SPEECH_THRESHOLD and t.avg_logprob < LOGPROB_THRESHOLD:
+def _drop_if_no_speech(t: Transcript, audio: np.ndarray) -> Transcript:
+    if t.no_speech_prob <= NO_SPEECH_THRESHOLD:
+        return t
+    mean_square = float(np.mean(np.square(audio, dtype=np.float64))) if len(audio) else 0.0
+    near_silent = mean_square <= 10 ** (SILENT_RMS_DBFS / 10)
+    if t.avg_logprob < LOGPROB_THRESHOLD or near_silent:
         return Transcript("", t.language, t.avg_logprob, t.no_speech_prob, 0.0)
     return t
 

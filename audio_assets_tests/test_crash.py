@@ -1,0 +1,185 @@
+"""kill -9 in the middle of a materialisation, and two runs of one partition at once: the previous
+outputs stay intact and readable, the next run completes, concurrent runs never mix files.
+
+Runs are real subprocesses (the `audio-assets` CLI and the multiprocess executor) against a real
+instance in a temp DAGSTER_HOME; they are killed with SIGKILL, not mocked.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from audio_assets.corpus import make_corpus
+
+from .live_dagster import wait_for
+
+SPEAKER = "p960"
+CLI = str(Path(sys.executable).parent / "audio-assets")
+
+SLOW_MERGE = """
+import pathlib, sys, time
+import dagster as dg
+from audio_assets.definitions import defs
+from audio_assets.resources import results
+
+marker, config = pathlib.Path(sys.argv[1]), sys.argv[2]
+real_line = results.jsonl_line
+
+def slow_line(record):
+    marker.touch()  # the merge is writing now
+    time.sleep(1.0)
+    return real_line(record)
+
+results.jsonl_line = slow_line
+import yaml
+defs.resolve_job_def("process_speakers").execute_in_process(
+    instance=dg.DagsterInstance.get(), run_config=yaml.safe_load(open(config)),
+    partition_key="p960", op_selection=["merged_jsonl"],
+)
+"""
+
+
+class Workspace:
+    def __init__(self, root: Path, corpus_root: Path, model_cache: str):
+        self.root = root
+        self.home = root / "home"
+        self.home.mkdir()
+        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        self.audio = root / "audio"
+        shutil.copytree(corpus_root / SPEAKER, self.audio / SPEAKER)
+        self.results = root / "results"
+        self.parquet = root / "parquet"
+        self.config, self.slow_config = root / "run.yaml", root / "slow.yaml"
+        for path, batch_size in ((self.config, 16), (self.slow_config, 1)):  # batch 1: a window wide enough to hit
+            whisper = {"cache_dir": model_cache, "batch_size": batch_size}
+            path.write_text(
+                yaml.safe_dump({"resources": {"whisper": {"config": whisper}, "quality": {"config": {"max_wer": 0.5}}}})
+            )
+        self.env = {
+            **os.environ,
+            "DAGSTER_HOME": str(self.home),
+            "AUDIO_ROOT": str(self.audio),
+            "RESULTS_DIR": str(self.results),
+            "PARQUET_DIR": str(self.parquet),
+        }
+
+    def cli(self, *args: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(
+            [CLI, *args],
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            **kwargs,
+        )
+
+    def materialize(self) -> subprocess.CompletedProcess:
+        process = self.cli("materialize", SPEAKER, "-c", str(self.config))
+        out, _ = process.communicate(timeout=600)
+        return subprocess.CompletedProcess(process.args, process.returncode, out.decode(errors="replace"))
+
+    @property
+    def jsonl(self) -> Path:
+        return self.results / f"{SPEAKER}.jsonl"
+
+    @property
+    def transcriptions_parquet(self) -> Path:
+        return self.parquet / "transcriptions" / f"{SPEAKER}.parquet"
+
+    def instance(self) -> dg.DagsterInstance:
+        os.environ["DAGSTER_HOME"] = str(self.home)
+        return dg.DagsterInstance.get()
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def valid_rows(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert all(list(r) == ["id", "transcription", "token_array"] for r in rows)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, model_cache):
+    corpus = tmp_path_factory.mktemp("crash-corpus")
+    make_corpus(corpus, speakers=1, clips=10, first_speaker=960)
+    workspace = Workspace(tmp_path_factory.mktemp("crash"), corpus / "wav48_silence_trimmed", model_cache)
+    registered = subprocess.run([CLI, "register"], env=workspace.env, capture_output=True, text=True, check=True)
+    assert "1 newly registered" in registered.stdout
+    first = workspace.materialize()
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert len(valid_rows(workspace.jsonl)) == 10
+    return workspace
+
+
+def test_kill_in_the_middle_of_the_merge_keeps_the_previous_jsonl(ws):
+    before = ws.jsonl.read_bytes()
+    marker = ws.root / "merging"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_MERGE, str(marker), str(ws.config)], env=ws.env, start_new_session=True
+    )
+    wait_for(marker.exists, 120, poll=0.1, what="the merge to start writing")
+    time.sleep(1.5)  # a line or two into the temp file
+    kill_group(process)
+    assert ws.jsonl.read_bytes() == before  # intact: the half-written temp file was never moved into place
+    assert list(ws.results.glob(f".{SPEAKER}.jsonl.*.tmp")), "the writer was killed with its temp file open"
+    rerun = ws.materialize()
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert ws.jsonl.read_bytes() == before
+
+
+def test_kill_in_the_middle_of_transcription_then_rerun_completes(ws):
+    before_jsonl = ws.jsonl.read_bytes()
+    before_parquet = ws.transcriptions_parquet.read_bytes()
+    shutil.copy(ws.audio / SPEAKER / f"{SPEAKER}_001_mic2.flac", ws.audio / SPEAKER / f"{SPEAKER}_011_mic2.flac")
+    instance = ws.instance()
+    known = {r.dagster_run.run_id for r in instance.get_run_records()}
+    process = ws.cli("materialize", SPEAKER, "-c", str(ws.slow_config))
+
+    def transcription_started():
+        for record in instance.get_run_records():
+            if record.dagster_run.run_id in known:
+                continue
+            started = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)
+            if any(e.dagster_event.step_key == "transcriptions" for e in started):
+                return True
+        return False
+
+    wait_for(transcription_started, 120, poll=0.1, what="the transcriptions step to start")
+    time.sleep(0.5)
+    kill_group(process)
+    assert ws.jsonl.read_bytes() == before_jsonl
+    assert ws.transcriptions_parquet.read_bytes() == before_parquet  # killed before it finished: old table intact
+    rerun = ws.materialize()
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    rows = valid_rows(ws.jsonl)
+    assert len(rows) == 11
+    old = {r["id"]: r for r in (json.loads(line) for line in before_jsonl.decode().splitlines())}
+    assert all(old[r["id"]] == r for r in rows if r["id"] in old)  # unchanged files, unchanged lines
+    new = next(r for r in rows if r["id"].endswith("_011_mic2.flac"))
+    assert new["transcription"] == old[f"{SPEAKER}/{SPEAKER}_001_mic2.flac"]["transcription"]  # same audio
+
+
+def test_two_runs_of_one_partition_at_once_give_a_valid_equal_result(ws):
+    reference = ws.jsonl.read_bytes()
+    first, second = (
+        ws.cli("materialize", SPEAKER, "-c", str(ws.config)),
+        ws.cli("materialize", SPEAKER, "-c", str(ws.config)),
+    )
+    outputs = [p.communicate(timeout=600)[0].decode(errors="replace") for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], [o[-2000:] for o in outputs]
+    assert ws.jsonl.read_bytes() == reference  # equal to a single run's, byte for byte
+    valid_rows(ws.jsonl)
+    assert not list(ws.results.glob(f".{SPEAKER}.jsonl.*.tmp"))[1:]  # at most the one leftover of the killed merge
