@@ -58,7 +58,9 @@ def main() -> None:
         total = args.speakers * args.files
         print(f"AUDIO_ROOT: {args.speakers:,} speaker folders, {total:,} files")
         print(f"fingerprint all folders : {scan:6.2f} s")
-        print(f"first tick (all new)     : {first_s:6.2f} s  → {len(added):,} partitions, {len(first.run_requests)} runs")
+        print(
+            f"first tick (all new)     : {first_s:6.2f} s  → {len(added):,} partitions, {len(first.run_requests)} runs"
+        )
         print(f"steady tick (no change)  : {steady_s:6.2f} s  → {len(steady.run_requests)} runs")
         print(f"tick after 1 changed file: {one_s:6.2f} s  → {len(one.run_requests)} run")
         print(f"cursor size              : {len(steady.cursor) / 1024:6.0f} KiB")

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
+from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer
 
@@ -23,6 +24,7 @@ def tokens(
     context: dg.AssetExecutionContext,
     tokenizer: BestRqTokenizer,
     audio_library: AudioLibrary,
+    parquet_io_manager: dg.ResourceParam[SpeakerParquetIOManager],
     audio_files: dict[str, pd.DataFrame],
 ) -> dict[str, pd.DataFrame]:
     """Token ids of every readable file, 25 per second of audio with the default settings."""
@@ -34,7 +36,15 @@ def tokens(
     tables = {}
     for speaker, listing in sorted(audio_files.items()):
         table, stats = process_files(
-            context.log, f"tokens [{speaker}]", listing, audio_library, tokenizer.batch_size, work, COLUMNS
+            context.log,
+            f"tokens [{speaker}]",
+            listing,
+            audio_library,
+            tokenizer.batch_size,
+            work,
+            COLUMNS,
+            quantizer.settings_fingerprint,
+            parquet_io_manager.previous(context.asset_key, speaker),
         )
         n_tokens = int(table["n_tokens"].fillna(0).sum())
         distinct = len(np.unique(np.concatenate([np.asarray(t) for t in table["token_ids"].dropna()] or [[]])))

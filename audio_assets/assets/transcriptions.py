@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
+from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, WhisperResource
 
@@ -24,19 +25,35 @@ def transcriptions(
     context: dg.AssetExecutionContext,
     whisper: WhisperResource,
     audio_library: AudioLibrary,
+    parquet_io_manager: dg.ResourceParam[SpeakerParquetIOManager],
     audio_files: dict[str, pd.DataFrame],
 ) -> dict[str, pd.DataFrame]:
-    """Text of every readable file, with detected language and Whisper's confidence figures."""
-    engine = whisper.engine()
+    """Text of every readable file, with detected language and Whisper's confidence figures.
+
+    Files whose content was transcribed before with the same settings keep their transcript; the
+    model is loaded only if something is left to transcribe.
+    """
+    fingerprint = whisper.fingerprint()
 
     def work(clips):
-        return [dataclasses.asdict(t) for t in engine.transcribe(clips)]
+        return [dataclasses.asdict(t) for t in whisper.engine().transcribe(clips)]
 
     tables = {}
     for speaker, listing in sorted(audio_files.items()):
         table, stats = process_files(
-            context.log, f"transcriptions [{speaker}]", listing, audio_library, whisper.batch_size, work, COLUMNS
+            context.log,
+            f"transcriptions [{speaker}]",
+            listing,
+            audio_library,
+            whisper.batch_size,
+            work,
+            COLUMNS,
+            fingerprint,
+            parquet_io_manager.previous(context.asset_key, speaker),
         )
-        context.add_asset_metadata({**stats, **engine.description}, partition_key=speaker)
+        described = (
+            whisper.engine().description if stats["computed"] else {"backend": whisper.backend, "model": whisper.model}
+        )
+        context.add_asset_metadata({**stats, **described, "settings": fingerprint}, partition_key=speaker)
         tables[speaker] = table
     return tables

@@ -37,6 +37,11 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
         if len(obj) == 1:
             context.add_output_metadata({"parquet": dg.MetadataValue.path(str(path))})
 
+    def previous(self, asset_key: dg.AssetKey, partition_key: str) -> pd.DataFrame | None:
+        """The last table stored for a partition, if any: what incremental re-runs reuse."""
+        path = self._path(asset_key, partition_key)
+        return pd.read_parquet(path) if path.is_file() else None
+
     def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
         frames = {}
         for key in context.asset_partition_keys:

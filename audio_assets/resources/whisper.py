@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from audio_assets.speech.models import default_cache_dir
-from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, load_engine, plan
+from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, fingerprint, load_engine, plan
 
 # One loaded model per process and configuration: every partition a step handles reuses it.
 _cached_engine = functools.lru_cache(maxsize=2)(load_engine)
@@ -39,6 +39,12 @@ class WhisperResource(dg.ConfigurableResource):
         default=1, ge=1, description="1 = greedy. openai-whisper decodes one file at a time when > 1."
     )
     batch_size: int = Field(default=16, ge=1, description="Clips of up to 30 s decoded together.")
+    temperature_fallback: bool = Field(
+        default=False,
+        description="Re-decode a greedy result that looks like a loop or a guess by sampling at rising "
+        "temperatures (openai-whisper's transcribe() default), seeded by the audio so reruns agree. Off by "
+        "default: see the benchmark figures in the README.",
+    )
     cache_dir: str = Field(
         default="", description="Where derived or downloaded weights go (default ~/.cache/audio_assets)."
     )
@@ -52,8 +58,14 @@ class WhisperResource(dg.ConfigurableResource):
             language=self.language,
             beam_size=self.beam_size,
             batch_size=self.batch_size,
+            temperature_fallback=self.temperature_fallback,
             cache_dir=self.cache_dir or str(default_cache_dir()),
         )
+
+    def fingerprint(self) -> str:
+        """Identifies the transcripts these settings produce, without loading the model."""
+        settings = self.settings()
+        return fingerprint(settings, _cached_plan(settings))
 
     def engine(self) -> WhisperEngine:
         """The loaded model (loaded on first use in this process, then reused)."""

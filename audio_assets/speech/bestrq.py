@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 N_MELS = 80
+RECIPE_VERSION = "1"  # bump when a change here alters tokens, so cached ones are recomputed
 FRAMES_PER_SECOND = 100  # 10 ms hop at 16 kHz
 
 
@@ -41,7 +42,9 @@ class BestRqQuantizer:
         projection = torch.empty(N_MELS * stack_frames, codebook_dim)
         torch.nn.init.xavier_uniform_(projection, generator=generator)
         codebook = torch.nn.functional.normalize(torch.randn(codebook_size, codebook_dim, generator=generator), dim=1)
+        # identifies the tokens this quantiser produces: same fingerprint + same audio → same tokens
         self.fingerprint = hashlib.sha256(projection.numpy().tobytes() + codebook.numpy().tobytes()).hexdigest()[:16]
+        self.settings_fingerprint = f"{RECIPE_VERSION}-{stack_frames}-{self.fingerprint}"
         self._projection = projection.double().to(device)
         self._codebook_t = codebook.double().T.contiguous().to(device)
 

@@ -1,0 +1,263 @@
+"""One benchmark, three ways, same machine, same corpus: the old way, the raw engine, the pipeline.
+
+    .venv/bin/python benchmarks/pipeline.py [--speakers 10] [--clips 20]      (make bench)
+
+It synthesises N speakers × M clips of speech with known text (espeak-ng), then runs, each in a fresh
+Python process so that peak memory is its own:
+
+(a) old:      openai-whisper ``transcribe()`` one file at a time with its default settings, then the
+              tokeniser one file at a time: the sequential shape of the Airflow pipeline this replaces;
+(b) engine:   the pipeline's own Whisper engine and tokeniser, batched, in one process, no Dagster;
+(c) pipeline: a fresh DAGSTER_HOME, partitions registered, every speaker materialised through Dagster's
+              multiprocess executor, JSONL written.
+
+Times exclude Python's own start and imports, and include loading the models. For each: files/s,
+seconds of audio per wall second, peak RSS and WER against the known text; then the ratios. The last
+line printed is one JSON object with all the figures.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT = Path(__file__).resolve().parents[1]
+MODES = ("old", "engine", "pipeline")
+EXTRA_MODES = ("engine+fallback",)  # figures for choosing a default, not part of the comparison
+
+
+class TreeMemory:
+    """Peak memory of this process and all its descendants (step processes, the forkserver), sampled
+    every 0.2 s as the sum of PSS (shared pages split between the processes sharing them)."""
+
+    def __init__(self):
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, sum(_pss_mb(pid) for pid in _tree(os.getpid())))
+            self._stop.wait(0.2)
+
+
+def _tree(root: int) -> list[int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _corpus(corpus: Path) -> list[tuple[str, Path, str]]:
+    """(id, path, known text) for every clip of a corpus made by audio_assets.corpus."""
+    root = corpus / "wav48_silence_trimmed"
+    items = []
+    for path in sorted(root.rglob("*.flac")):
+        speaker = path.parent.name
+        text = (corpus / "txt" / speaker / f"{path.stem.removesuffix('_mic2')}.txt").read_text().strip()
+        items.append((f"{speaker}/{path.name}", path, text))
+    return items
+
+
+def run_old(corpus: Path, cache: str) -> dict:
+    import torch
+    import whisper
+
+    from audio_assets.resources import BestRqTokenizer
+    from audio_assets.speech.audio import decode
+    from audio_assets.speech.models import openai_whisper_checkpoint
+
+    items = _corpus(corpus)
+    start = time.perf_counter()
+    state = torch.load(openai_whisper_checkpoint("tiny.en", Path(cache)), weights_only=True)
+    model = whisper.model.Whisper(whisper.model.ModelDimensions(**state["dims"]))
+    model.load_state_dict(state["model_state_dict"])
+    quantizer = BestRqTokenizer().quantizer()
+    texts, seconds = {}, 0.0
+    for file_id, path, _ in items:
+        audio = decode(path.read_bytes())  # what load_audio would give, without ffmpeg
+        seconds += len(audio) / 16000
+        texts[file_id] = model.transcribe(audio, fp16=False)["text"].strip()  # its defaults otherwise
+        quantizer.encode([audio])
+    return {"wall": time.perf_counter() - start, "audio_seconds": seconds, "texts": texts}
+
+
+def run_engine(corpus: Path, cache: str, temperature_fallback: bool = False) -> dict:
+    from audio_assets.resources import BestRqTokenizer, WhisperResource
+    from audio_assets.speech.audio import decode
+
+    items = _corpus(corpus)
+    start = time.perf_counter()
+    whisper = WhisperResource(cache_dir=cache, temperature_fallback=temperature_fallback)
+    engine, quantizer = whisper.engine(), BestRqTokenizer().quantizer()
+    texts, seconds = {}, 0.0
+    audios = {file_id: decode(path.read_bytes()) for file_id, path, _ in items}
+    order = sorted(audios, key=lambda i: (len(audios[i]), i))  # as the pipeline batches them
+    for first in range(0, len(order), whisper.batch_size):
+        batch = order[first : first + whisper.batch_size]
+        clips = [audios[i] for i in batch]
+        for file_id, transcript in zip(batch, engine.transcribe(clips)):
+            texts[file_id] = transcript.text
+        quantizer.encode(clips)
+        seconds += sum(len(c) for c in clips) / 16000
+    return {"wall": time.perf_counter() - start, "audio_seconds": seconds, "texts": texts, "engine": engine.description}
+
+
+def run_pipeline(corpus: Path, cache: str) -> dict:
+    import dagster as dg
+
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    home = work / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    os.environ.update(
+        DAGSTER_HOME=str(home),
+        AUDIO_ROOT=str(corpus / "wav48_silence_trimmed"),
+        RESULTS_DIR=str(work / "results"),
+        PARQUET_DIR=str(work / "parquet"),
+        XDG_CACHE_HOME=str(Path(cache).parent),
+    )
+    from audio_assets.cli import materialize, register_speakers
+
+    instance = dg.DagsterInstance.get()
+    speakers, _ = register_speakers(instance)
+    config = {
+        "resources": {"whisper": {"config": {"cache_dir": cache}}},
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+    start = time.perf_counter()
+    ok = materialize(instance, speakers, config)
+    wall = time.perf_counter() - start
+    if not ok:
+        raise SystemExit("the pipeline run failed")
+    texts, seconds = {}, 0.0
+    for speaker in speakers:
+        for line in (work / "results" / f"{speaker}.jsonl").read_text("utf-8").splitlines():
+            row = json.loads(line)
+            texts[row["id"]] = row["transcription"]
+        meta = (
+            instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("audio_files"), asset_partitions=[speaker]), limit=1
+            )
+            .records[0]
+            .asset_materialization.metadata
+        )
+        seconds += meta["audio_seconds"].value
+    return {"wall": wall, "audio_seconds": seconds, "texts": texts}
+
+
+def run_mode(mode: str, corpus: Path, cache: str) -> None:
+    """Child process: run one mode, print its figures as JSON."""
+    with TreeMemory() as memory:
+        runners = {
+            "old": run_old,
+            "engine": run_engine,
+            "pipeline": run_pipeline,
+            "engine+fallback": lambda c, k: run_engine(c, k, temperature_fallback=True),
+        }
+        result = runners[mode](corpus, cache)
+    from audio_assets.speech.wer import word_error_rate
+
+    items = _corpus(corpus)
+    missing = [i for i, _, _ in items if i not in result["texts"]]
+    result["wer"] = word_error_rate([t for _, _, t in items], [result["texts"].get(i, "") for i, _, _ in items])
+    result["files"] = len(items) - len(missing)
+    result["peak_memory_mb"] = memory.peak_mb
+    del result["texts"]
+    print("RESULT " + json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speakers", type=int, default=10)
+    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--fallback", action="store_true", help="also measure the engine with temperature fallback")
+    parser.add_argument("--mode", choices=MODES + EXTRA_MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode:
+        run_mode(args.mode, args.corpus, args.cache)
+        return
+
+    from audio_assets.corpus import make_corpus
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        corpus, cache = Path(tmp) / "corpus", str(Path(tmp) / "cache" / "audio_assets")
+        made = make_corpus(corpus, speakers=args.speakers, clips=args.clips)
+        print(f"corpus: {args.speakers} speakers × {args.clips} clips = {len(made)} clips of synthesised speech")
+        figures = {}
+        for mode in MODES + (EXTRA_MODES if args.fallback else ()):
+            out = subprocess.run(
+                [sys.executable, __file__, "--mode", mode, "--corpus", str(corpus), "--cache", cache],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+            if out.returncode != 0 or not lines:
+                raise SystemExit(f"mode {mode} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+            r = json.loads(lines[-1].removeprefix("RESULT "))
+            r["files_per_second"] = r["files"] / r["wall"]
+            r["audio_seconds_per_wall_second"] = r["audio_seconds"] / r["wall"]
+            figures[mode] = r
+            label = f"({'abc'[MODES.index(mode)]})" if mode in MODES else "   "
+            print(
+                f"{label} {mode:15s} {r['files']:4d} files in {r['wall']:7.1f} s: "
+                f"{r['files_per_second']:6.2f} files/s, {r['audio_seconds_per_wall_second']:6.1f}× real time, "
+                f"peak memory {r['peak_memory_mb']:.0f} MB, WER {r['wer']:.3f}"
+            )
+        ratios = {
+            "pipeline_vs_engine": figures["pipeline"]["files_per_second"] / figures["engine"]["files_per_second"],
+            "pipeline_vs_old": figures["pipeline"]["files_per_second"] / figures["old"]["files_per_second"],
+            "wer_pipeline_minus_old": figures["pipeline"]["wer"] - figures["old"]["wer"],
+        }
+        print(
+            f"(c)/(b) = {ratios['pipeline_vs_engine']:.2f}   (c)/(a) = {ratios['pipeline_vs_old']:.2f}   "
+            f"WER (c) − (a) = {ratios['wer_pipeline_minus_old']:+.3f}"
+        )
+        machine = {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        }
+        print(json.dumps({"clips": len(made), "machine": machine, **figures, **ratios}, default=float))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
