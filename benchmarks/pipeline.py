@@ -36,7 +36,8 @@ EXTRA_MODES = ("engine+fallback",)  # figures for choosing a default, not part o
 
 class TreeMemory:
     """Peak memory of this process and all its descendants (step processes, the forkserver), sampled
-    every 0.2 s as the sum of PSS (shared pages split between the processes sharing them)."""
+    every second as the sum of PSS (shared pages split between the processes sharing them). Reading
+    PSS walks page tables, so sampling more often would slow down what it measures."""
 
     def __init__(self):
         self.peak_mb = 0.0
@@ -54,7 +55,7 @@ class TreeMemory:
     def _run(self):
         while not self._stop.is_set():
             self.peak_mb = max(self.peak_mb, sum(_pss_mb(pid) for pid in _tree(os.getpid())))
-            self._stop.wait(0.2)
+            self._stop.wait(1.0)
 
 
 def _tree(root: int) -> list[int]:

@@ -1,6 +1,8 @@
 """The file set of a speaker, fixed once so both sibling steps and the merge agree on it."""
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pandas as pd
@@ -8,7 +10,7 @@ import pandas as pd
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.progress import Progress
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
-from audio_assets.resources.audio import UnsafePath
+from audio_assets.resources.audio import AudioFile, UnsafePath
 from audio_assets.speech import audio
 
 COLUMNS = [
@@ -28,6 +30,35 @@ COLUMNS = [
 ]
 
 
+def describe(library: AudioLibrary, f: AudioFile) -> dict:
+    """The listing row of one file: its figures, or the reason it cannot be used."""
+    row = dict.fromkeys(COLUMNS)
+    row["id"] = f.id
+    row["error"] = f.problem
+    if f.problem is None:
+        try:
+            data = library.read_bytes(f.id)
+            row["size_bytes"] = len(data)
+            info = audio.inspect(data)
+            row.update(
+                sha256=info.sha256,
+                duration_s=info.duration_s,
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                frames=info.frames,
+                format=info.format,
+                subtype=info.subtype,
+                peak=info.peak,
+                rms_dbfs=info.rms_dbfs,
+                reference_text=library.reference_text(f.id),
+            )
+        except audio.BadAudio as error:
+            row["error"] = str(error)
+        except OSError as error:
+            row["error"] = f"cannot read the file: {error}"
+    return row
+
+
 def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
     """One row per audio file; unusable files get an ``error`` and no figures.
 
@@ -43,33 +74,11 @@ def list_speaker(library: AudioLibrary, speaker: str, log) -> pd.DataFrame:
         return table
     progress = Progress(log, f"audio_files [{speaker}]", len(files))
     rows = []
-    for f in files:
-        row = dict.fromkeys(COLUMNS)
-        row["id"] = f.id
-        row["error"] = f.problem
-        if f.problem is None:
-            try:
-                data = library.read_bytes(f.id)
-                row["size_bytes"] = len(data)
-                info = audio.inspect(data)
-                row.update(
-                    sha256=info.sha256,
-                    duration_s=info.duration_s,
-                    sample_rate=info.sample_rate,
-                    channels=info.channels,
-                    frames=info.frames,
-                    format=info.format,
-                    subtype=info.subtype,
-                    peak=info.peak,
-                    rms_dbfs=info.rms_dbfs,
-                    reference_text=library.reference_text(f.id),
-                )
-            except audio.BadAudio as error:
-                row["error"] = str(error)
-            except OSError as error:
-                row["error"] = f"cannot read the file: {error}"
-        rows.append(row)
-        progress.advance(1)
+    # reading, hashing and decoding release the GIL: a thread per core lists twice as fast on 2 cores
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="listing") as pool:
+        for row in pool.map(lambda f: describe(library, f), files):
+            rows.append(row)
+            progress.advance(1)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.astype({"size_bytes": "Int64", "sample_rate": "Int64", "channels": "Int64", "frames": "Int64"})
 
