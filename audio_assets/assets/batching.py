@@ -1,4 +1,4 @@
-"""What the two sibling steps share: stream a speaker's readable files through a model in batches.
+"""What the two sibling steps share: stream the speakers' readable files through a model in batches.
 
 Audio is decoded batch by batch, so memory stays bounded whatever the folder size. Each file's bytes
 are checked against the listing's sha256, so every step works on exactly the listed content. A batch
@@ -37,83 +37,96 @@ def _error(error: BaseException) -> str:
 def process_files(
     log: logging.Logger,
     what: str,
-    listing: pd.DataFrame,
+    listings: dict[str, pd.DataFrame],
     library: AudioLibrary,
     batch_size: int,
     work: BatchWork,
     columns: Sequence[str],
     fingerprint: str,
-    previous: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, dict[str, float | int]]:
-    """Apply ``work`` to every readable file of ``listing``; one row per file, sorted by id.
+    previous: dict[str, pd.DataFrame | None],
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
+    """Apply ``work`` to every readable file of every speaker's listing; per speaker, one row per
+    file sorted by id, and the figures for that speaker's materialisation metadata.
 
-    Rows hold ``id``, ``sha256``, the fields ``work`` returns, ``settings`` (the ``fingerprint`` of
-    the model settings) and ``error`` (None when fine). A file whose content (sha256) already has a good
-    row with the same fingerprint in ``previous`` is not computed again: its row is reused, so adding
-    one file to a folder of 400 computes one file. The next batch is read and decoded in a background
-    thread while the model works on the current one.
-    Returns the table and throughput figures for the materialisation's metadata.
+    Batches are formed across the speakers of the step (sorted by duration), so a run over many small
+    folders fills its batches as well as one big folder does. Rows hold ``id``, ``sha256``, the fields
+    ``work`` returns, ``settings`` (the ``fingerprint`` of the model settings) and ``error`` (None when
+    fine). A file whose content (sha256) already has a good row with the same fingerprint in the
+    speaker's ``previous`` table is not computed again: adding one file to a folder of 400 computes one
+    file. The next batch is read and decoded in a background thread while the model works.
     """
-    todo = listing[listing["error"].isna()].sort_values(["duration_s", "id"])  # similar lengths batch well
-    reusable = _reusable(previous, fingerprint, columns)
-    rows: list[dict[str, Any]] = []
-    records = []
-    for rec in todo[["id", "sha256", "duration_s"]].itertuples(index=False):
-        if rec.sha256 in reusable:
-            rows.append(
-                {"id": rec.id, "sha256": rec.sha256, **reusable[rec.sha256], "settings": fingerprint, "error": None}
-            )
-        else:
-            records.append(rec)
-    progress = Progress(log, what, len(records))
+    rows: dict[str, list[dict[str, Any]]] = {speaker: [] for speaker in listings}
+    reused: dict[str, int] = dict.fromkeys(listings, 0)
+    todo = []
+    for speaker, listing in listings.items():
+        reusable = _reusable(previous.get(speaker), fingerprint, columns)
+        for rec in listing[listing["error"].isna()][["id", "sha256", "duration_s"]].itertuples(index=False):
+            if rec.sha256 in reusable:
+                rows[speaker].append(
+                    {"id": rec.id, "sha256": rec.sha256, **reusable[rec.sha256], "settings": fingerprint}
+                )
+                reused[speaker] += 1
+            else:
+                todo.append((rec.duration_s, speaker, rec))
+    todo.sort(key=lambda item: (item[0], item[1], item[2].id))  # similar lengths batch well
+    batches = [
+        [(speaker, rec) for _, speaker, rec in todo[i : i + batch_size]] for i in range(0, len(todo), batch_size)
+    ]
+    progress = Progress(log, what, len(todo))
+    computed_seconds: dict[str, float] = dict.fromkeys(listings, 0.0)
     start = time.perf_counter()
-    computed_seconds = 0.0
-    batches = [records[i : i + batch_size] for i in range(0, len(records), batch_size)]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
         pending = prefetch.submit(_load_batch, library, batches[0]) if batches else None
         for index, batch in enumerate(batches):
             loaded = pending.result()
             if index + 1 < len(batches):
                 pending = prefetch.submit(_load_batch, library, batches[index + 1])
-            good = [(rec, clip) for rec, clip in loaded if not isinstance(clip, BaseException)]
-            for rec, clip in loaded:
+            good = []
+            for (speaker, rec), clip in loaded:
                 if isinstance(clip, BaseException):
-                    rows.append({"id": rec.id, "sha256": rec.sha256, "error": f"unreadable audio: {_error(clip)}"})
-            for (rec, clip), result in zip(good, _run(work, [clip for _, clip in good])):
-                if isinstance(result, BaseException):
-                    rows.append({"id": rec.id, "sha256": rec.sha256, "error": _error(result)})
+                    rows[speaker].append(
+                        {"id": rec.id, "sha256": rec.sha256, "error": f"unreadable audio: {_error(clip)}"}
+                    )
                 else:
-                    rows.append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint, "error": None})
-                    computed_seconds += len(clip) / audio.SAMPLE_RATE
+                    good.append((speaker, rec, clip))
+            for (speaker, rec, clip), result in zip(good, _run(work, [clip for *_, clip in good])):
+                if isinstance(result, BaseException):
+                    rows[speaker].append({"id": rec.id, "sha256": rec.sha256, "error": _error(result)})
+                else:
+                    rows[speaker].append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint})
+                    computed_seconds[speaker] += len(clip) / audio.SAMPLE_RATE
             progress.advance(len(batch))
     wall = time.perf_counter() - start
-    table = pd.DataFrame(rows, columns=["id", "sha256", *columns, "settings", "error"]).sort_values(
-        "id", ignore_index=True
-    )
-    table.attrs = dict(listing.attrs)  # a speaker-level problem (folder_error) travels downstream
-    done = int(table["error"].isna().sum())
-    computed = done - sum(1 for r in rows if r["error"] is None and r["sha256"] in reusable)
-    stats = {
-        "files": done,
-        "computed": computed,
-        "reused": done - computed,
-        "errors": len(table) - done,
-        "audio_seconds": round(float(todo["duration_s"].sum()), 3),
-        "computed_audio_seconds": round(computed_seconds, 3),
-        "wall_seconds": round(wall, 3),
-        "files_per_second": round(computed / wall, 3) if wall > 0 else 0.0,
-        "audio_seconds_per_wall_second": round(computed_seconds / wall, 3) if wall > 0 else 0.0,
-    }
-    return table, stats
+    step_seconds = sum(computed_seconds.values())
+    tables, stats = {}, {}
+    for speaker, listing in listings.items():
+        table = pd.DataFrame(rows[speaker], columns=["id", "sha256", *columns, "settings", "error"])
+        table = table.sort_values("id", ignore_index=True)
+        table.attrs = dict(listing.attrs)  # a speaker-level problem (folder_error) travels downstream
+        done = int(table["error"].isna().sum())
+        tables[speaker] = table
+        stats[speaker] = {
+            "files": done,
+            "computed": done - reused[speaker],
+            "reused": reused[speaker],
+            "errors": len(table) - done,
+            "audio_seconds": round(float(listing.loc[listing["error"].isna(), "duration_s"].sum()), 3),
+            "computed_audio_seconds": round(computed_seconds[speaker], 3),
+            # the step's own figures: a step may batch several speakers together
+            "wall_seconds": round(wall, 3),
+            "files_per_second": round(len(todo) / wall, 3) if wall > 0 else 0.0,
+            "audio_seconds_per_wall_second": round(step_seconds / wall, 3) if wall > 0 else 0.0,
+        }
+    return tables, stats
 
 
 def _load_batch(library: AudioLibrary, batch) -> list[tuple[Any, np.ndarray | BaseException]]:
     loaded = []
-    for rec in batch:
+    for speaker, rec in batch:
         try:
-            loaded.append((rec, _load(library, rec.id, rec.sha256)))
+            loaded.append(((speaker, rec), _load(library, rec.id, rec.sha256)))
         except Exception as error:
-            loaded.append((rec, error))
+            loaded.append(((speaker, rec), error))
     return loaded
 
 

@@ -33,33 +33,30 @@ def tokens(
     def work(clips):
         return [{"token_ids": ids, "n_tokens": len(ids)} for ids in quantizer.encode(clips)]
 
-    tables = {}
-    for speaker, listing in sorted(audio_files.items()):
-        table, stats = process_files(
-            context.log,
-            f"tokens [{speaker}]",
-            listing,
-            audio_library,
-            tokenizer.batch_size,
-            work,
-            COLUMNS,
-            quantizer.settings_fingerprint,
-            parquet_io_manager.previous(context.asset_key, speaker),
-        )
+    tables, stats = process_files(
+        context.log,
+        "tokens",
+        audio_files,
+        audio_library,
+        tokenizer.batch_size,
+        work,
+        COLUMNS,
+        quantizer.settings_fingerprint,
+        {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
+    )
+    for speaker, table in sorted(tables.items()):
         n_tokens = int(table["n_tokens"].fillna(0).sum())
+        seconds = stats[speaker]["audio_seconds"]
         distinct = len(np.unique(np.concatenate([np.asarray(t) for t in table["token_ids"].dropna()] or [[]])))
         context.add_asset_metadata(
             {
-                **stats,
+                **stats[speaker],
                 "tokens": n_tokens,
-                "tokens_per_audio_second": round(n_tokens / stats["audio_seconds"], 3)
-                if stats["audio_seconds"]
-                else 0.0,
+                "tokens_per_audio_second": round(n_tokens / seconds, 3) if seconds else 0.0,
                 "distinct_codes": distinct,
                 "codebook_fingerprint": quantizer.fingerprint,
                 "device": quantizer.device,
             },
             partition_key=speaker,
         )
-        tables[speaker] = table
     return tables

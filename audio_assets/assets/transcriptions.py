@@ -38,22 +38,19 @@ def transcriptions(
     def work(clips):
         return [dataclasses.asdict(t) for t in whisper.engine().transcribe(clips)]
 
-    tables = {}
-    for speaker, listing in sorted(audio_files.items()):
-        table, stats = process_files(
-            context.log,
-            f"transcriptions [{speaker}]",
-            listing,
-            audio_library,
-            whisper.batch_size,
-            work,
-            COLUMNS,
-            fingerprint,
-            parquet_io_manager.previous(context.asset_key, speaker),
-        )
-        described = (
-            whisper.engine().description if stats["computed"] else {"backend": whisper.backend, "model": whisper.model}
-        )
-        context.add_asset_metadata({**stats, **described, "settings": fingerprint}, partition_key=speaker)
-        tables[speaker] = table
+    tables, stats = process_files(
+        context.log,
+        "transcriptions",
+        audio_files,
+        audio_library,
+        whisper.batch_size,
+        work,
+        COLUMNS,
+        fingerprint,
+        {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
+    )
+    computed = any(s["computed"] for s in stats.values())
+    described = whisper.engine().description if computed else {"backend": whisper.backend, "model": whisper.model}
+    for speaker in sorted(tables):
+        context.add_asset_metadata({**stats[speaker], **described, "settings": fingerprint}, partition_key=speaker)
     return tables
