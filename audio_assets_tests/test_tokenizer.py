@@ -83,3 +83,15 @@ def test_other_shapes():
     q = BestRqTokenizer(codebook_size=512, stack_frames=2).quantizer()
     [ids] = q.encode([np.random.default_rng(0).standard_normal(16000).astype(np.float32)])
     assert len(ids) == 50 and ids.max() < 512
+
+
+def test_fast_nearest_code_search_equals_float64(clips):
+    """The float32 search with float64 confirmation of close calls gives exactly the float64 argmax."""
+    import torch
+
+    q = BestRqTokenizer().quantizer()
+    fast = q.encode(clips)
+    with torch.inference_mode():
+        for clip, ids in zip(clips, fast):
+            projected = torch.nn.functional.normalize(q._stacked_features(clip) @ q._projection, dim=1)
+            np.testing.assert_array_equal((projected @ q._codebook_t).argmax(dim=1).numpy(), ids)
