@@ -14,7 +14,7 @@ export PARQUET_DIR ?= $(DAGSTER_HOME)/parquet
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev test lint system-deps home clean
+.PHONY: setup demo dev test lint bench system-deps home clean
 
 setup: $(STAMP)
 
@@ -40,9 +40,13 @@ dev: setup home
 test: setup system-deps
 	$(BIN)/python -m pytest -q
 
+# Old way vs raw engine vs pipeline on a synthesised corpus (needs espeak-ng); BENCH_ARGS="--speakers 40"
+bench: setup system-deps
+	$(BIN)/python benchmarks/pipeline.py $(BENCH_ARGS)
+
 lint: setup
-	$(BIN)/ruff check audio_assets audio_assets_tests
-	$(BIN)/ruff format --check audio_assets audio_assets_tests
+	$(BIN)/ruff check audio_assets audio_assets_tests benchmarks
+	$(BIN)/ruff format --check audio_assets audio_assets_tests benchmarks
 
 # Debian packages the tests need: espeak-ng (test speech) and chromium (UI test); apt-get installs the
 # missing ones (as root, or with sudo).
