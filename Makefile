@@ -14,7 +14,7 @@ export PARQUET_DIR ?= $(DAGSTER_HOME)/parquet
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev test lint bench system-deps home clean
+.PHONY: setup demo dev test lint bench worker system-deps home clean
 
 setup: $(STAMP)
 
@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# INSTANCE=postgres: runs, event logs and schedules in PostgreSQL (deploy/postgres/dagster.yaml, DAGSTER_PG_*)
+INSTANCE ?= sqlite
+INSTANCE_YAML := $(if $(filter postgres,$(INSTANCE)),deploy/postgres/dagster.yaml,dagster.yaml)
 home:
 	mkdir -p "$(DAGSTER_HOME)"
-	cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	cp $(INSTANCE_YAML) "$(DAGSTER_HOME)/dagster.yaml"
 
 # Register every speaker folder of AUDIO_ROOT (default: the bundled sample corpus) and materialise all.
 demo: setup home
@@ -36,6 +39,11 @@ demo: setup home
 # The UI and the daemon (sensors, backfills, run queue) on http://127.0.0.1:3000
 dev: setup home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# A Celery worker (AUDIO_ASSETS_EXECUTOR=celery); QUEUES=gpu on GPU machines, dagster for the rest
+QUEUES ?= gpu,dagster
+worker: setup
+	$(BIN)/celery -A audio_assets.celery_app worker -Q $(QUEUES) --loglevel=INFO
 
 test: setup system-deps
 	$(BIN)/python -m pytest -q
@@ -48,11 +56,11 @@ lint: setup
 	$(BIN)/ruff check audio_assets audio_assets_tests benchmarks
 	$(BIN)/ruff format --check audio_assets audio_assets_tests benchmarks
 
-# Debian packages the tests need: espeak-ng (test speech) and chromium (UI test); apt-get installs the
-# missing ones (as root, or with sudo).
-SYSTEM_PACKAGES := espeak-ng chromium
+# Debian packages the tests need: espeak-ng (test speech), chromium (UI test), postgresql and
+# redis-server (scale-out test); apt-get installs the missing ones (as root, or with sudo).
+SYSTEM_PACKAGES := espeak-ng chromium postgresql redis-server
 system-deps:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
 	  else echo "please install: $$missing (apt-get install $$missing)" >&2; exit 1; fi; \

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
+from audio_assets.execution import GPU_STEP_TAGS
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer
@@ -17,6 +18,7 @@ COLUMNS = ["token_ids", "n_tokens"]
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     pool="gpu",
+    op_tags=GPU_STEP_TAGS,
     group_name="speech_dataset",
     kinds={"pytorch", "parquet"},
 )

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
+from audio_assets.execution import GPU_STEP_TAGS
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, WhisperResource
@@ -18,6 +19,7 @@ COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_rat
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     pool="gpu",
+    op_tags=GPU_STEP_TAGS,
     group_name="speech_dataset",
     kinds={"pytorch", "parquet"},
 )

@@ -1,0 +1,198 @@
+"""Beyond one machine, for real: PostgreSQL instance storage, Redis broker, two Celery workers.
+
+The same definitions, chosen by configuration only (deploy/postgres/dagster.yaml in DAGSTER_HOME,
+AUDIO_ASSETS_EXECUTOR=celery): GPU steps go to the worker serving the ``gpu`` queue, the others to the
+worker serving the default queue; results equal a local run's; the event log is in Postgres.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+
+from .live_dagster import PROJECT, group_members, wait_for
+from .services import postgres, redis
+from .test_pipeline import SPEAKERS, run, run_config_for
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    work: Path
+    workers: dict[str, subprocess.Popen]
+    pg: dict[str, str]
+
+    def start_worker(self, name: str, queues: str, concurrency: int) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "audio_assets.celery_app", "worker", "-Q", queues, "-n", f"{name}@%h"]
+            + [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+            cwd=PROJECT,
+            env=self.env,
+            stdout=open(self.work / f"worker-{name}.log", "ab"),  # noqa: SIM115 - lives as long as the worker
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers[name] = process
+        wait_for(lambda: b"ready." in (self.work / f"worker-{name}.log").read_bytes(), 120, what=f"worker {name}")
+        return process
+
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(BIN / "audio-assets"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def instance(self) -> dg.DagsterInstance:
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("DAGSTER")})
+        return dg.DagsterInstance.get()
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    for pid in group_members(process.pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, corpus, corpus_dir, model_cache):
+    work = tmp_path_factory.mktemp("scale-out")
+    with postgres(work / "pg") as pg, redis(work / "redis") as broker:
+        home = work / "home"
+        home.mkdir()
+        shutil.copy(PROJECT / "deploy" / "postgres" / "dagster.yaml", home / "dagster.yaml")
+        env = {
+            **os.environ,
+            **pg,
+            "DAGSTER_HOME": str(home),
+            "AUDIO_ASSETS_EXECUTOR": "celery",
+            "CELERY_BROKER_URL": broker,
+            "CELERY_BACKEND_URL": broker,
+            "CELERY_VISIBILITY_TIMEOUT": "20",
+            "AUDIO_ROOT": str(corpus_dir / "wav48_silence_trimmed"),
+            "RESULTS_DIR": str(work / "results"),
+            "PARQUET_DIR": str(work / "parquet"),
+            "XDG_CACHE_HOME": str(Path(model_cache).parent),
+        }
+        c = Cluster(env, work, {}, pg)
+        try:
+            c.start_worker("gpu", "gpu", concurrency=2)
+            c.start_worker("cpu", "dagster", concurrency=1)
+            yield c
+        finally:
+            for process in c.workers.values():
+                stop(process)
+
+
+@pytest.fixture(scope="module")
+def celery_run(cluster):
+    assert cluster.cli("register").returncode == 0
+    done = cluster.cli("materialize")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    instance = cluster.instance()
+    [record] = instance.get_run_records(limit=1)
+    return record.dagster_run.run_id
+
+
+def ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        chain.append(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+    return chain
+
+
+def test_results_equal_a_local_run(cluster, celery_run, tmp_path, model_cache):
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        instance.add_dynamic_partitions("speakers", SPEAKERS)
+        config = run_config_for(Path(cluster.env["AUDIO_ROOT"]), tmp_path, model_cache)
+        assert run(instance, config, SPEAKERS[0], SPEAKERS[-1]).success
+    for speaker in SPEAKERS:
+        local = (tmp_path / "results" / f"{speaker}.jsonl").read_bytes()
+        assert local and (cluster.work / "results" / f"{speaker}.jsonl").read_bytes() == local
+
+
+def test_steps_ran_in_the_workers_routed_by_queue(cluster, celery_run):
+    instance = cluster.instance()
+    pids = {}
+    for event in instance.all_logs(celery_run, of_type=dg.DagsterEventType.STEP_START):
+        pids[event.dagster_event.step_key] = event.dagster_event.pid
+    assert set(pids) == {"audio_files", "transcriptions", "tokens", "merged_jsonl"}
+    gpu, cpu = cluster.workers["gpu"].pid, cluster.workers["cpu"].pid
+    for step in ("transcriptions", "tokens"):
+        assert gpu in ancestors(pids[step]), f"{step} did not run in the gpu worker"
+    for step in ("audio_files", "merged_jsonl"):
+        assert cpu in ancestors(pids[step]), f"{step} did not run in the default-queue worker"
+    launches = [e for e in instance.all_logs(celery_run) if e.user_message.startswith("Submitting celery task")]
+    assert any('"transcriptions" to queue "gpu"' in e.user_message for e in launches)
+
+
+def test_the_event_log_is_in_postgres(cluster, celery_run):
+    pg = cluster.pg
+    with (
+        psycopg2.connect(
+            host=pg["DAGSTER_PG_HOST"],
+            port=pg["DAGSTER_PG_PORT"],
+            user=pg["DAGSTER_PG_USER"],
+            dbname=pg["DAGSTER_PG_DB"],
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("select count(*) from event_logs where run_id = %s", (celery_run,))
+        assert cursor.fetchone()[0] > 20
+        cursor.execute("select status from runs where run_id = %s", (celery_run,))
+        assert cursor.fetchone()[0] == "SUCCESS"
+    assert not (Path(cluster.env["DAGSTER_HOME"]) / "history").exists()  # no SQLite storage on the side
+
+
+def test_killing_a_worker_mid_run_loses_nothing(cluster, celery_run):
+    """Kill the gpu worker while it transcribes: its step goes back on the queue, a second gpu worker
+    takes it over after the visibility timeout, and the run completes with the same results."""
+    before = {s: (cluster.work / "results" / f"{s}.jsonl").read_bytes() for s in SPEAKERS}
+    spare = cluster.start_worker("gpu2", "gpu", concurrency=2)
+    instance = cluster.instance()
+    known = {r.dagster_run.run_id for r in instance.get_run_records()}
+    launcher = subprocess.Popen(
+        [str(BIN / "audio-assets"), "materialize", "-c", str(PROJECT / "audio_assets_tests" / "slow.yaml")],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def transcribing_on_first_worker():
+        for record in instance.get_run_records():
+            if record.dagster_run.run_id in known:
+                continue
+            for event in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START):
+                if event.dagster_event.step_key == "transcriptions":
+                    return event.dagster_event.pid
+        return None
+
+    pid = wait_for(transcribing_on_first_worker, 180, poll=0.2, what="transcriptions to start")
+    victim = next(name for name, p in cluster.workers.items() if p.pid in ancestors(pid))
+    time.sleep(0.5)
+    stop(cluster.workers[victim], signal.SIGKILL)
+    out, _ = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, out.decode(errors="replace")[-3000:]
+    for speaker in SPEAKERS:
+        assert (cluster.work / "results" / f"{speaker}.jsonl").read_bytes() == before[speaker]
+    assert spare.poll() is None
