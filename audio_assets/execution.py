@@ -7,8 +7,15 @@ GPU steps carry a queue tag, so with Celery they go to the workers that serve th
 import dagster as dg
 
 GPU_QUEUE = "gpu"
-# read by dagster-celery; other executors ignore it
-GPU_STEP_TAGS = {"dagster-celery/queue": GPU_QUEUE}
+# Each executor reads its own tag and ignores the others': dagster-celery routes the step to the gpu
+# queue; dagster-k8s gives the step's pod one GPU and schedules it on a GPU node.
+GPU_STEP_TAGS = {
+    "dagster-celery/queue": GPU_QUEUE,
+    "dagster-k8s/config": {
+        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
+        "pod_spec_config": {"node_selector": {"nvidia.com/gpu.present": "true"}},
+    },
+}
 
 
 def celery_settings(visibility_timeout_seconds: int) -> dict:
@@ -44,4 +51,10 @@ def build_executor(kind: str, visibility_timeout_seconds: int = 3600) -> dg.Exec
                 "config_source": celery_settings(visibility_timeout_seconds),
             }
         )
-    raise ValueError(f"AUDIO_ASSETS_EXECUTOR must be 'multiprocess' or 'celery', not {kind!r}")
+    if kind == "k8s":  # one pod per step (deploy/k8s/values.yaml); needs the dagster-k8s package
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as error:
+            raise ImportError("AUDIO_ASSETS_EXECUTOR=k8s needs dagster-k8s==0.29.27 installed") from error
+        return k8s_job_executor
+    raise ValueError(f"AUDIO_ASSETS_EXECUTOR must be 'multiprocess', 'celery' or 'k8s', not {kind!r}")
