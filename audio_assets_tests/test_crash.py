@@ -16,9 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import soundfile
 import yaml
 
-from audio_assets.corpus import make_corpus
+from audio_assets.corpus import HARVARD_SENTENCES, make_corpus, synthesize
+from audio_assets.speech.wer import word_error_rate
 
 from .live_dagster import wait_for
 
@@ -59,8 +61,11 @@ class Workspace:
         self.results = root / "results"
         self.parquet = root / "parquet"
         self.config, self.slow_config = root / "run.yaml", root / "slow.yaml"
-        for path, batch_size in ((self.config, 16), (self.slow_config, 1)):  # batch 1: a window wide enough to hit
-            whisper = {"cache_dir": model_cache, "batch_size": batch_size}
+        # the slow config transcribes everything again, one clip per batch: a window wide enough to hit.
+        # language "en" is what tiny.en uses anyway, but a new settings fingerprint: nothing is reused.
+        slow = {"batch_size": 1, "language": "en"}
+        for path, extra in ((self.config, {}), (self.slow_config, slow)):
+            whisper = {"cache_dir": model_cache, **extra}
             path.write_text(
                 yaml.safe_dump({"resources": {"whisper": {"config": whisper}, "quality": {"config": {"max_wer": 0.5}}}})
             )
@@ -143,7 +148,8 @@ def test_kill_in_the_middle_of_the_merge_keeps_the_previous_jsonl(ws):
 def test_kill_in_the_middle_of_transcription_then_rerun_completes(ws):
     before_jsonl = ws.jsonl.read_bytes()
     before_parquet = ws.transcriptions_parquet.read_bytes()
-    shutil.copy(ws.audio / SPEAKER / f"{SPEAKER}_001_mic2.flac", ws.audio / SPEAKER / f"{SPEAKER}_011_mic2.flac")
+    samples, rate = synthesize(HARVARD_SENTENCES[50])
+    soundfile.write(ws.audio / SPEAKER / f"{SPEAKER}_011_mic2.flac", samples, rate)
     instance = ws.instance()
     known = {r.dagster_run.run_id for r in instance.get_run_records()}
     process = ws.cli("materialize", SPEAKER, "-c", str(ws.slow_config))
@@ -169,7 +175,7 @@ def test_kill_in_the_middle_of_transcription_then_rerun_completes(ws):
     old = {r["id"]: r for r in (json.loads(line) for line in before_jsonl.decode().splitlines())}
     assert all(old[r["id"]] == r for r in rows if r["id"] in old)  # unchanged files, unchanged lines
     new = next(r for r in rows if r["id"].endswith("_011_mic2.flac"))
-    assert new["transcription"] == old[f"{SPEAKER}/{SPEAKER}_001_mic2.flac"]["transcription"]  # same audio
+    assert word_error_rate([HARVARD_SENTENCES[50]], [new["transcription"]]) <= 0.4, new["transcription"]
 
 
 def test_two_runs_of_one_partition_at_once_give_a_valid_equal_result(ws):
