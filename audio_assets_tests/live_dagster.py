@@ -67,19 +67,29 @@ class DagsterDev:
         """SIGTERM the whole process group, wait; SIGKILL what is left. Returns pids that needed SIGKILL."""
         if self.process is None:
             return []
-        pgid = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=timeout)
-        deadline = time.monotonic() + 15
-        while group_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        stragglers = group_members(pgid)
-        for pid in stragglers:
-            os.kill(pid, signal.SIGKILL)
+        stragglers = stop_group(self.process, signal.SIGTERM, timeout)
         self.log.close()
         return stragglers
+
+
+def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60.0) -> list[int]:
+    """Send ``sig`` to a process's group (started with start_new_session), wait for the group to end,
+    SIGKILL whatever is left after a grace period. Returns the pids that had to be killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=timeout)
+    deadline = time.monotonic() + 15
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stragglers = group_members(process.pid)
+    for pid in stragglers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=30)
+    return stragglers
 
 
 def group_members(pgid: int) -> list[int]:

@@ -5,13 +5,12 @@ import contextlib
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .live_dagster import free_port, group_members, wait_for
+from .live_dagster import free_port, stop_group, wait_for
 
 
 def _postgres_bin(name: str) -> str:
@@ -23,18 +22,6 @@ def _postgres_bin(name: str) -> str:
 
 def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
-def _stop(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    for pid in group_members(process.pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -77,7 +64,7 @@ def postgres(workdir: Path) -> Iterator[dict[str, str]]:
             "DAGSTER_PG_DB": "dagster",
         }
     finally:
-        _stop(server)
+        stop_group(server)
         shutil.rmtree(top, ignore_errors=True)
 
 
@@ -105,4 +92,4 @@ def redis(workdir: Path) -> Iterator[str]:
         )
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        _stop(server)
+        stop_group(server)

@@ -22,7 +22,7 @@ import yaml
 from audio_assets.corpus import HARVARD_SENTENCES, make_corpus, synthesize
 from audio_assets.speech.wer import word_error_rate
 
-from .live_dagster import wait_for
+from .live_dagster import stop_group, wait_for
 
 SPEAKER = "p960"
 CLI = str(Path(sys.executable).parent / "audio-assets")
@@ -105,11 +105,6 @@ class Workspace:
         return dg.DagsterInstance.get()
 
 
-def kill_group(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-
-
 def valid_rows(path: Path) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
     assert all(list(r) == ["id", "transcription", "token_array"] for r in rows)
@@ -137,7 +132,7 @@ def test_kill_in_the_middle_of_the_merge_keeps_the_previous_jsonl(ws):
     )
     wait_for(marker.exists, 120, poll=0.1, what="the merge to start writing")
     time.sleep(1.5)  # a line or two into the temp file
-    kill_group(process)
+    stop_group(process, signal.SIGKILL)
     assert ws.jsonl.read_bytes() == before  # intact: the half-written temp file was never moved into place
     assert list(ws.results.glob(f".{SPEAKER}.jsonl.*.tmp")), "the writer was killed with its temp file open"
     rerun = ws.materialize()
@@ -165,7 +160,7 @@ def test_kill_in_the_middle_of_transcription_then_rerun_completes(ws):
 
     wait_for(transcription_started, 120, poll=0.1, what="the transcriptions step to start")
     time.sleep(0.5)
-    kill_group(process)
+    stop_group(process, signal.SIGKILL)
     assert ws.jsonl.read_bytes() == before_jsonl
     assert ws.transcriptions_parquet.read_bytes() == before_parquet  # killed before it finished: old table intact
     rerun = ws.materialize()

@@ -18,7 +18,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from .live_dagster import PROJECT, group_members, wait_for
+from .live_dagster import PROJECT, stop_group, wait_for
 from .services import postgres, redis
 from .test_pipeline import SPEAKERS, run, run_config_for
 
@@ -56,18 +56,6 @@ class Cluster:
         return dg.DagsterInstance.get()
 
 
-def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-    for pid in group_members(process.pid):
-        os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, corpus, corpus_dir, model_cache):
     work = tmp_path_factory.mktemp("scale-out")
@@ -95,7 +83,7 @@ def cluster(tmp_path_factory, corpus, corpus_dir, model_cache):
             yield c
         finally:
             for process in c.workers.values():
-                stop(process)
+                stop_group(process)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +178,7 @@ def test_killing_a_worker_mid_run_loses_nothing(cluster, celery_run):
     pid = wait_for(transcribing_on_first_worker, 180, poll=0.2, what="transcriptions to start")
     victim = next(name for name, p in cluster.workers.items() if p.pid in ancestors(pid))
     time.sleep(0.5)
-    stop(cluster.workers[victim], signal.SIGKILL)
+    stop_group(cluster.workers[victim], signal.SIGKILL)
     out, _ = launcher.communicate(timeout=600)
     assert launcher.returncode == 0, out.decode(errors="replace")[-3000:]
     for speaker in SPEAKERS:
