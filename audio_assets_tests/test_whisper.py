@@ -96,3 +96,16 @@ def test_temperature_fallback_is_deterministic_and_keeps_good_greedy_results(bac
         assert first == second  # seeded by the audio: a rerun gives the same bytes
     else:  # CTranslate2's sampler is seeded but not bit-reproducible across calls (README)
         assert isinstance(first.text, str) and first.language == "en"
+
+
+def test_precision_follows_the_device():
+    """The CUDA choices, checked without a GPU: fp16 on CUDA for both backends, none of it on the CPU."""
+    from audio_assets.speech.whisper_engines import _compute_type
+
+    assert _compute_type(EngineSettings(), "cuda") == "float16"
+    assert _compute_type(EngineSettings(backend="faster-whisper"), "cuda") == "float16"
+    assert _compute_type(EngineSettings(backend="faster-whisper"), "cpu") == "int8"
+    with pytest.raises(ValueError, match="only on CUDA"):
+        _compute_type(EngineSettings(compute_type="float16"), "cpu")
+    with pytest.raises(ValueError, match="compute_type"):
+        _compute_type(EngineSettings(compute_type="int4"), "cpu")
