@@ -115,9 +115,10 @@ class AudioLibrary(dg.ConfigurableResource):
     def folder_states(self) -> dict[str, FolderState]:
         """A cheap fingerprint of every speaker folder (names, sizes, mtimes of its audio files),
         for noticing new, changed, removed and still-being-copied files without reading them."""
+        root = self.root_path()
         states = {}
         for speaker in self.speakers():
-            top = self.root_path() / speaker
+            top = root / speaker
             digest = hashlib.blake2b(digest_size=8)
             newest = top.stat().st_mtime
             count = 0
