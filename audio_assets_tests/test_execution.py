@@ -1,0 +1,45 @@
+"""How steps start: the forkserver has imported everything a step process needs before it forks one."""
+
+import json
+import subprocess
+import sys
+
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+
+from audio_assets.execution import PRELOAD_MODULES
+
+PROBE = """
+import json, sys
+for name in {modules!r}:
+    try:
+        __import__(name)
+    except ImportError:
+        pass  # as the forkserver does
+before = set(sys.modules)
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+with dg.DagsterInstance.from_ref(InstanceRef.from_dir({home!r})) as instance:
+    instance.get_runs(limit=1)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_a_step_process_opens_the_instance_without_importing_storage_code(tmp_path):
+    """Every step opens the instance first; importing its storage (SQLAlchemy, Alembic) cost ~0.4 s per step."""
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))):
+        pass  # the run's instance exists (its databases created) before any step opens it
+    probe = PROBE.format(modules=PRELOAD_MODULES, home=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
+    imported = json.loads(out.stdout.splitlines()[-1])
+    heavy = [
+        m for m in imported if m.split(".")[0] in ("sqlalchemy", "alembic") or m.startswith("dagster._core.storage")
+    ]
+    assert not heavy, f"not preloaded by the forkserver: {heavy}"
+
+
+def test_every_preloaded_module_exists():
+    """The forkserver skips a module it cannot import without a word: a renamed one would just be slow."""
+    for name in PRELOAD_MODULES:
+        __import__(name)  # dagster_postgres included: the dev install has it
