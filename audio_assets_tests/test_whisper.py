@@ -109,3 +109,31 @@ def test_precision_follows_the_device():
         _compute_type(EngineSettings(compute_type="float16"), "cpu")
     with pytest.raises(ValueError, match="compute_type"):
         _compute_type(EngineSettings(compute_type="int4"), "cpu")
+
+
+FAULTS_PROBE = """
+import resource, sys
+import numpy as np
+import audio_assets.speech.whisper_engines as engines
+if sys.argv[1] == "default":
+    engines.reuse_freed_memory = lambda: False
+engine = engines.load_engine(engines.EngineSettings(cache_dir=sys.argv[2]))
+batch = [np.zeros(48_000, np.float32)] * 8
+engine.transcribe(batch)  # the first batch faults its memory in either way
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+engine.transcribe(batch)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_engine_memory_is_reused_from_batch_to_batch(model_cache):
+    """What made transcription ~25 % faster: the next batch reuses freed memory instead of faulting it in."""
+    import subprocess
+    import sys
+
+    def faults(mode):
+        command = [sys.executable, "-c", FAULTS_PROBE, mode, model_cache]
+        return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
+
+    default, reused = faults("default"), faults("reuse")
+    assert reused < default / 4, (default, reused)

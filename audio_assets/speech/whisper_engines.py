@@ -17,6 +17,7 @@ import numpy as np
 
 from audio_assets.speech.audio import SAMPLE_RATE
 from audio_assets.speech.devices import cpu_supports_bf16, resolve_device
+from audio_assets.speech.memory import reuse_freed_memory
 from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_hint, openai_whisper_checkpoint
 
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
@@ -149,6 +150,7 @@ class WhisperEngine(ABC):
         self.plan = plan(settings)
         self.device = self.plan.device
         self.compute_type = self.plan.compute_type
+        reuse_freed_memory()  # batches reuse the previous batch's memory instead of faulting it in anew
 
     @property
     def description(self) -> dict[str, str]:
