@@ -8,6 +8,9 @@ Results of unchanged files are reused from the previous materialisation (same co
 
 import hashlib
 import logging
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +47,7 @@ def process_files(
     columns: Sequence[str],
     fingerprint: str,
     previous: dict[str, pd.DataFrame | None],
+    niceness: int = 0,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
     """Apply ``work`` to every readable file of every speaker's listing; per speaker, one row per
     file sorted by id, and the figures for that speaker's materialisation metadata.
@@ -54,7 +58,15 @@ def process_files(
     fine). A file whose content (sha256) already has a good row with the same fingerprint in the
     speaker's ``previous`` table is not computed again: adding one file to a folder of 400 computes one
     file. The next batch is read and decoded in a background thread while the model works.
+
+    With ``niceness`` > 0 all of it runs in threads of lower CPU priority (Linux): a cheap step that
+    shares the cores with an expensive sibling then takes the CPU time the sibling leaves idle, instead
+    of an equal share of it.
     """
+    if niceness > 0 and sys.platform == "linux":
+        args = (log, what, listings, library, batch_size, work, columns, fingerprint, previous)
+        with ThreadPoolExecutor(1, "low-priority", initializer=_lower_priority, initargs=(niceness,)) as pool:
+            return pool.submit(process_files, *args).result()
     rows: dict[str, list[dict[str, Any]]] = {speaker: [] for speaker in listings}
     reused: dict[str, int] = dict.fromkeys(listings, 0)
     todo = []
@@ -118,6 +130,12 @@ def process_files(
             "audio_seconds_per_wall_second": round(step_seconds / wall, 3) if wall > 0 else 0.0,
         }
     return tables, stats
+
+
+def _lower_priority(niceness: int) -> None:
+    """Lower the calling thread's priority (on Linux, nice is per thread); threads it starts inherit it."""
+    thread = threading.get_native_id()
+    os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
 
 
 def _load_batch(library: AudioLibrary, batch) -> list[tuple[Any, np.ndarray | BaseException]]:

@@ -32,6 +32,14 @@ class BestRqTokenizer(dg.ConfigurableResource):
         description="CPU threads for this step (0: all cores). 1 by default: the tokeniser costs about 1 % of "
         "transcription, and a second busy thread pool on the cores transcription uses slows both down.",
     )
+    cpu_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower than normal the CPU priority of this step's threads is (Linux; 0: "
+        "normal). It runs beside transcription on the same cores, so it takes the CPU time transcription "
+        "leaves idle instead of an equal share: transcription is not slowed down by its sibling.",
+    )
 
     @property
     def tokens_per_second(self) -> float:

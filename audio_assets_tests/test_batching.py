@@ -1,0 +1,52 @@
+"""The batching both sibling steps share: every readable file once, and a cheap step yields the CPU."""
+
+import logging
+import os
+import threading
+
+import pytest
+
+from audio_assets.assets.audio_files import list_speaker
+from audio_assets.assets.batching import process_files
+from audio_assets.resources import AudioLibrary
+
+log = logging.getLogger("test")
+
+
+@pytest.fixture(scope="module")
+def listings(corpus, corpus_dir):
+    library = AudioLibrary(root=str(corpus_dir / "wav48_silence_trimmed"))
+    return library, {speaker: list_speaker(library, speaker, log) for speaker in ("p900", "p901")}
+
+
+def measure(library, listings, niceness):
+    """process_files with a work function that records each batch's size and its thread's niceness."""
+    seen = []
+
+    def work(clips):
+        seen.append((len(clips), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        return [{"samples": len(clip)} for clip in clips]
+
+    tables, _ = process_files(log, "test", listings, library, 4, work, ["samples"], "f", {}, niceness=niceness)
+    return tables, seen
+
+
+def test_batches_span_speakers_and_every_file_is_done_once(listings):
+    library, by_speaker = listings
+    tables, seen = measure(library, by_speaker, niceness=0)
+    assert [size for size, _ in seen] == [4, 2]  # 6 files of 2 speakers in batches of 4
+    for speaker, table in tables.items():
+        assert list(table["id"]) == sorted(by_speaker[speaker]["id"])
+        assert table["error"].isna().all() and (table["samples"] > 16_000).all()
+
+
+def test_niceness_lowers_the_priority_of_the_work_only(listings):
+    library, by_speaker = listings
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    plain, at_normal = measure(library, by_speaker, niceness=0)
+    lowered, at_low = measure(library, by_speaker, niceness=10)
+    assert {nice for _, nice in at_normal} == {own}
+    assert {nice for _, nice in at_low} == {min(19, own + 10)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the caller is unchanged
+    for speaker in plain:
+        assert plain[speaker].equals(lowered[speaker])
