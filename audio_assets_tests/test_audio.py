@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 import soundfile
 
 from audio_assets.speech import audio
@@ -46,3 +47,23 @@ def test_inspect_hash_is_of_the_content(jfk_path):
 
     data = jfk_path.read_bytes()
     assert audio.inspect(data).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_long_files_stream_through_blocks_and_give_the_one_call_samples():
+    """Past BLOCK_SAMPLES a file is decoded block by block through a streaming resampler: the same
+    samples as one read and one resampling call, with no more than one block in memory at a time."""
+    import soxr
+
+    rate = 48000
+    frames = audio.BLOCK_SAMPLES // 2 + rate  # stereo: more than one block
+    rng = np.random.default_rng(0)
+    stereo = (0.1 * rng.standard_normal((frames, 2))).astype(np.float32)
+    data = _flac(stereo, rate)
+    read, _ = soundfile.read(io.BytesIO(data), dtype="float32")
+    expected = soxr.resample(read.mean(axis=1, dtype=np.float32), rate, audio.SAMPLE_RATE, quality="HQ")
+    decoded = audio.decode(data)
+    assert len(decoded) == len(expected)
+    assert np.abs(decoded - expected).max() < 1e-5
+
+    with pytest.raises(audio.BadAudio, match="truncated"):
+        audio.decode(data[: len(data) * 3 // 4])
