@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from audio_assets.assets.audio_files import list_speaker
+from audio_assets.assets.audio_files import list_speakers
 from audio_assets.assets.batching import process_files
 from audio_assets.resources import AudioLibrary
 
@@ -16,7 +16,7 @@ log = logging.getLogger("test")
 @pytest.fixture(scope="module")
 def listings(corpus, corpus_dir):
     library = AudioLibrary(root=str(corpus_dir / "wav48_silence_trimmed"))
-    return library, {speaker: list_speaker(library, speaker, log) for speaker in ("p900", "p901")}
+    return library, list_speakers(library, ["p900", "p901"], log)
 
 
 def measure(library, listings, niceness):
