@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
+ERRORS_SUFFIX = ".errors"  # results/{stem}.errors.jsonl holds a key's error records
 MAX_STEM_BYTES = 200  # leaves room for suffixes and temp-file decoration under the usual 255-byte limit
 STALE_TEMP_SECONDS = 3600  # a temp file this old belongs to a writer that crashed
 
@@ -32,14 +33,18 @@ def safe_file_stem(key: str) -> str:
 
     Ordinary keys (``p225``, ``my speaker``) are kept verbatim. Anything that could escape the folder,
     hide the file or clash with temp files (``/``, ``\\``, NUL, a leading ``.``) is percent-encoded; ``%``
-    is encoded too so that an encoded name never equals a verbatim one. Over-long names are truncated
-    and suffixed with a hash of the full key.
+    is encoded too so that an encoded name never equals a verbatim one. A key ending in ``.errors``
+    gets its last dot encoded, so its results never take the name of another key's error records
+    (``{key}.errors.jsonl``). Over-long names are truncated and suffixed with a hash of the full key.
     """
     stem = key
-    if not key or "%" in key or "/" in key or "\\" in key or "\0" in key or key.startswith("."):
+    errors_like = key.lower().endswith(ERRORS_SUFFIX)
+    if not key or "%" in key or "/" in key or "\\" in key or "\0" in key or key.startswith(".") or errors_like:
         stem = quote(key, safe=" ,;:=+@!#$&'()[]{}~^-_") or "%00"
         if stem.startswith("."):
             stem = "%2E" + stem[1:]
+        if stem.lower().endswith(ERRORS_SUFFIX):
+            stem = stem[: -len(ERRORS_SUFFIX)] + "%2E" + stem[1 - len(ERRORS_SUFFIX) :]
     if len(stem.encode("utf-8")) > MAX_STEM_BYTES:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
         head = stem.encode("utf-8")[: MAX_STEM_BYTES - 17].decode("utf-8", errors="ignore")

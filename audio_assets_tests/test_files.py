@@ -96,3 +96,18 @@ def test_speaker_keys_cannot_leave_audio_root(library, speaker):
 def test_missing_audio_root_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="AUDIO_ROOT"):
         AudioLibrary(root=str(tmp_path / "nope")).speakers()
+
+
+@pytest.mark.parametrize("key", ["p225.errors", "p225.ERRORS", ".errors", "a%b.errors", "p225.errors.errors"])
+def test_a_key_never_takes_the_name_of_another_keys_error_file(key):
+    """results/{stem}.jsonl of "p225.errors" must not be results/p225.errors.jsonl, p225's error records."""
+    stem = safe_file_stem(key)
+    assert not stem.lower().endswith(".errors")
+    assert "/" not in stem and not stem.startswith(".")
+
+
+def test_encoding_of_errors_like_keys_is_one_to_one():
+    keys = ["p225", "p225.errors", "p225%2Eerrors", "p225.errors.errors", "p225.ERRORS", ".errors", "%2Eerrors"]
+    stems = {safe_file_stem(k) for k in keys}
+    assert len(stems) == len(keys)
+    assert f"{safe_file_stem('p225.errors')}.jsonl" != f"{safe_file_stem('p225')}.errors.jsonl"

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from audio_assets.checks import CHECK_SPECS, DatasetQuality, SpeakerOutput, evaluate
+from audio_assets.files import ERRORS_SUFFIX
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import BestRqTokenizer, ResultsFolder
 
@@ -80,7 +81,7 @@ def merged_jsonl(
             continue
         records, errors = merge_speaker(listing, transcriptions[speaker], tokens[speaker])
         written = results_folder.write_jsonl(speaker, records)
-        error_file = results_folder.write_jsonl(speaker, errors, suffix=".errors.jsonl")
+        error_file = results_folder.write_jsonl(speaker, errors, suffix=f"{ERRORS_SUFFIX}.jsonl")
         for e in errors:
             context.log.warning(f"{speaker}: {e['id']}: {e['error']}")
         context.add_asset_metadata(
