@@ -2,7 +2,10 @@
 
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 
 import pytest
 
@@ -40,13 +43,49 @@ def test_batches_span_speakers_and_every_file_is_done_once(listings):
         assert table["error"].isna().all() and (table["samples"] > 16_000).all()
 
 
+OWN_NICENESS = os.getpriority(os.PRIO_PROCESS, 0)
+linux_and_not_niced = pytest.mark.skipif(
+    sys.platform != "linux" or OWN_NICENESS > 9, reason="per-thread nice is Linux; the tests lower it by 10"
+)
+
+
+@linux_and_not_niced
 def test_niceness_lowers_the_priority_of_the_work_only(listings):
     library, by_speaker = listings
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     plain, at_normal = measure(library, by_speaker, niceness=0)
     lowered, at_low = measure(library, by_speaker, niceness=10)
     assert {nice for _, nice in at_normal} == {own}
-    assert {nice for _, nice in at_low} == {min(19, own + 10)}
+    assert {nice for _, nice in at_low} == {own + 10}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the caller is unchanged
     for speaker in plain:
         assert plain[speaker].equals(lowered[speaker])
+
+
+@linux_and_not_niced
+def test_an_interrupted_step_stops_its_low_priority_worker_after_the_current_batch(listings):
+    """Dagster cancels a step by interrupting its main thread, which waits for the low-priority worker:
+    the worker must stop after its current batch, not finish the whole step first."""
+    library, by_speaker = listings
+    calls = []
+
+    def slow(clips):
+        calls.append(len(clips))
+        time.sleep(0.2)
+        return [{"samples": len(clip)} for clip in clips]
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)  # during the second of 6 one-file batches
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            process_files(log, "test", by_speaker, library, 1, slow, ["samples"], "f", {}, niceness=10)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    done = len(calls)
+    assert done <= 3, f"the worker went on for {done} of 6 batches"
+    time.sleep(0.5)
+    assert len(calls) == done  # and nothing runs after the step has given up

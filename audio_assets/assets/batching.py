@@ -6,6 +6,7 @@ that fails is retried file by file, so one bad file becomes one error row and co
 Results of unchanged files are reused from the previous materialisation (same content, same settings).
 """
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -48,6 +49,7 @@ def process_files(
     fingerprint: str,
     previous: dict[str, pd.DataFrame | None],
     niceness: int = 0,
+    stop: threading.Event | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
     """Apply ``work`` to every readable file of every speaker's listing; per speaker, one row per
     file sorted by id, and the figures for that speaker's materialisation metadata.
@@ -61,12 +63,18 @@ def process_files(
 
     With ``niceness`` > 0 all of it runs in threads of lower CPU priority (Linux): a cheap step that
     shares the cores with an expensive sibling then takes the CPU time the sibling leaves idle, instead
-    of an equal share of it.
+    of an equal share of it. ``stop``, once set, ends the work after the current batch.
     """
     if niceness > 0 and sys.platform == "linux":
+        stop = stop or threading.Event()
         args = (log, what, listings, library, batch_size, work, columns, fingerprint, previous)
         with ThreadPoolExecutor(1, "low-priority", initializer=_lower_priority, initargs=(niceness,)) as pool:
-            return pool.submit(process_files, *args).result()
+            future = pool.submit(process_files, *args, stop=stop)
+            try:
+                return future.result()
+            except BaseException:  # the step is interrupted (run cancelled): the worker stops after its batch
+                stop.set()
+                raise
     rows: dict[str, list[dict[str, Any]]] = {speaker: [] for speaker in listings}
     reused: dict[str, int] = dict.fromkeys(listings, 0)
     todo = []
@@ -90,6 +98,8 @@ def process_files(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
         pending = prefetch.submit(_load_batch, library, batches[0]) if batches else None
         for index, batch in enumerate(batches):
+            if stop is not None and stop.is_set():
+                raise RuntimeError(f"{what}: stopped after {index} of {len(batches)} batches")
             loaded = pending.result()
             if index + 1 < len(batches):
                 pending = prefetch.submit(_load_batch, library, batches[index + 1])
@@ -133,9 +143,11 @@ def process_files(
 
 
 def _lower_priority(niceness: int) -> None:
-    """Lower the calling thread's priority (on Linux, nice is per thread); threads it starts inherit it."""
+    """Lower the calling thread's priority (on Linux, nice is per thread); threads it starts inherit it.
+    Where that is not allowed (a sandbox), the work runs at normal priority."""
     thread = threading.get_native_id()
-    os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
 
 
 def _load_batch(library: AudioLibrary, batch) -> list[tuple[Any, np.ndarray | BaseException]]:
