@@ -49,21 +49,19 @@ def test_inspect_hash_is_of_the_content(jfk_path):
     assert audio.inspect(data).sha256 == hashlib.sha256(data).hexdigest()
 
 
-def test_long_files_stream_through_blocks_and_give_the_one_call_samples():
-    """Past BLOCK_SAMPLES a file is decoded block by block through a streaming resampler: the same
-    samples as one read and one resampling call, with no more than one block in memory at a time."""
+@pytest.mark.parametrize("seconds", [3.7, 50.0])  # one block, resampled in one call / several blocks, streamed
+def test_decoding_gives_the_samples_of_one_read_and_one_resampling_call(seconds):
+    """A clip is decoded in one read and one soxr call; past BLOCK_SAMPLES a file streams block by block
+    through soxr's streaming resampler. Both give exactly the samples of the one-call computation."""
     import soxr
 
     rate = 48000
-    frames = audio.BLOCK_SAMPLES // 2 + rate  # stereo: more than one block
     rng = np.random.default_rng(0)
-    stereo = (0.1 * rng.standard_normal((frames, 2))).astype(np.float32)
+    stereo = (0.1 * rng.standard_normal((int(seconds * rate), 2))).astype(np.float32)
+    assert (len(stereo) * 2 > audio.BLOCK_SAMPLES) == (seconds > 40)
     data = _flac(stereo, rate)
     read, _ = soundfile.read(io.BytesIO(data), dtype="float32")
     expected = soxr.resample(read.mean(axis=1, dtype=np.float32), rate, audio.SAMPLE_RATE, quality="HQ")
-    decoded = audio.decode(data)
-    assert len(decoded) == len(expected)
-    assert np.abs(decoded - expected).max() < 1e-5
-
+    assert np.array_equal(audio.decode(data), expected)
     with pytest.raises(audio.BadAudio, match="truncated"):
         audio.decode(data[: len(data) * 3 // 4])

@@ -19,6 +19,7 @@ SAMPLE_RATE = 16_000
 MIN_DURATION_S = 0.1  # shorter clips give Whisper nothing to decode and the tokeniser no token
 SILENCE_FLOOR_DBFS = -120.0
 BLOCK_SAMPLES = 1 << 22  # per decoded block, all channels together: 16 MB of float32
+INSPECT_BLOCK_SAMPLES = 1 << 18  # the listing keeps only sums, and runs a decoder per core: 1 MB blocks
 
 
 class BadAudio(ValueError):
@@ -51,9 +52,9 @@ def _open(data: bytes) -> soundfile.SoundFile:
         raise BadAudio(f"not an audio file this decoder reads ({detail})") from None
 
 
-def _mono_blocks(f: soundfile.SoundFile):
+def _mono_blocks(f: soundfile.SoundFile, block_samples: int = BLOCK_SAMPLES):
     """Decoded blocks averaged to mono; raises BadAudio if the stream ends early or is corrupt."""
-    per_block = max(1, BLOCK_SAMPLES // f.channels)
+    per_block = max(1, block_samples // f.channels)
     decoded = 0
     try:
         while decoded < f.frames:
@@ -78,9 +79,10 @@ def inspect(data: bytes) -> AudioInfo:
                 f"too short: {f.frames} frames = {f.frames / f.samplerate:.4f} s (minimum {MIN_DURATION_S} s)"
             )
         peak, energy = 0.0, 0.0
-        for block in _mono_blocks(f):
+        for block in _mono_blocks(f, INSPECT_BLOCK_SAMPLES):
             peak = max(peak, float(np.abs(block).max(initial=0.0)))
-            energy += float(np.dot(block, block))
+            wide = block.astype(np.float64)  # sums that do not depend on the block size
+            energy += float(np.dot(wide, wide))
         mean_square = energy / f.frames
         rms_dbfs = 10 * math.log10(mean_square) if mean_square > 0 else SILENCE_FLOOR_DBFS
         return AudioInfo(
