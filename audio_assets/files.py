@@ -40,7 +40,7 @@ def safe_file_stem(key: str) -> str:
     stem = key
     errors_like = key.lower().endswith(ERRORS_SUFFIX)
     if not key or "%" in key or "/" in key or "\\" in key or "\0" in key or key.startswith(".") or errors_like:
-        stem = quote(key, safe=" ,;:=+@!#$&'()[]{}~^-_") or "%00"
+        stem = quote(key, safe=" ,;:=+@!#$&'()[]{}~^-_") or "%"  # quote() never gives a lone "%"
         if stem.startswith("."):
             stem = "%2E" + stem[1:]
         if stem.lower().endswith(ERRORS_SUFFIX):

@@ -22,7 +22,7 @@ def test_dangerous_keys_are_encoded_into_one_plain_name(key):
 
 
 def test_encoding_is_one_to_one():
-    keys = ["a/b", "a%2Fb", "a%b", ".x", "%2Ex", "x" * 300, "x" * 301]
+    keys = ["a/b", "a%2Fb", "a%b", ".x", "%2Ex", "x" * 300, "x" * 301, "", "\0"]
     stems = [safe_file_stem(k) for k in keys]
     assert len(set(stems)) == len(keys)
     assert all(len(s.encode()) <= 200 for s in stems)
