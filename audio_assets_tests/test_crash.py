@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 import soundfile
 import yaml
+from dagster._core.instance.ref import InstanceRef
 
 from audio_assets.corpus import HARVARD_SENTENCES, make_corpus, synthesize
 from audio_assets.speech.wer import word_error_rate
@@ -101,8 +102,8 @@ class Workspace:
         return self.parquet / "transcriptions" / f"{SPEAKER}.parquet"
 
     def instance(self) -> dg.DagsterInstance:
-        os.environ["DAGSTER_HOME"] = str(self.home)
-        return dg.DagsterInstance.get()
+        """The CLI's instance, opened without touching this process's environment."""
+        return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.home)))
 
 
 def valid_rows(path: Path) -> list[dict]:

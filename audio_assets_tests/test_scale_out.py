@@ -13,10 +13,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import dagster as dg
 import psycopg2
 import pytest
+from dagster._core.instance.ref import InstanceRef
 
 from .live_dagster import PROJECT, stop_group, wait_for
 from .services import postgres, redis
@@ -52,8 +54,11 @@ class Cluster:
         )
 
     def instance(self) -> dg.DagsterInstance:
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith("DAGSTER")})
-        return dg.DagsterInstance.get()
+        """The cluster's PostgreSQL instance; its dagster.yaml reads DAGSTER_PG_* when it is opened, so
+        they are set for that moment only, not for the rest of the test session."""
+        dagster_env = {k: v for k, v in self.env.items() if k.startswith("DAGSTER")}
+        with mock.patch.dict(os.environ, dagster_env):
+            return dg.DagsterInstance.from_ref(InstanceRef.from_dir(dagster_env["DAGSTER_HOME"]))
 
 
 @pytest.fixture(scope="module")
