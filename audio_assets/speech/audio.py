@@ -81,8 +81,9 @@ def inspect(data: bytes) -> AudioInfo:
         peak, energy = 0.0, 0.0
         for block in _mono_blocks(f, INSPECT_BLOCK_SAMPLES):
             peak = max(peak, float(np.abs(block).max(initial=0.0)))
-            wide = block.astype(np.float64)  # sums that do not depend on the block size
-            energy += float(np.dot(wide, wide))
+            # a float64 sum, so the figure does not depend on the block size (and no float64 copy: freeing
+            # a large block unmaps it, which stalls the other listing threads)
+            energy += float(np.einsum("i,i->", block, block, dtype=np.float64))
         mean_square = energy / f.frames
         rms_dbfs = 10 * math.log10(mean_square) if mean_square > 0 else SILENCE_FLOOR_DBFS
         return AudioInfo(
