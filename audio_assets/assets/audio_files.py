@@ -1,5 +1,6 @@
 """The file set of a speaker, fixed once so both sibling steps and the merge agree on it."""
 
+import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,16 +42,7 @@ def describe(library: AudioLibrary, f: AudioFile) -> dict:
             row["size_bytes"] = len(data)
             info = audio.inspect(data)
             row.update(
-                sha256=info.sha256,
-                duration_s=info.duration_s,
-                sample_rate=info.sample_rate,
-                channels=info.channels,
-                frames=info.frames,
-                format=info.format,
-                subtype=info.subtype,
-                peak=info.peak,
-                rms_dbfs=info.rms_dbfs,
-                reference_text=library.reference_text(f.id),
+                dataclasses.asdict(info), duration_s=info.duration_s, reference_text=library.reference_text(f.id)
             )
         except audio.BadAudio as error:
             row["error"] = str(error)
