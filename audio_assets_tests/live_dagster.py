@@ -41,7 +41,18 @@ class DagsterDev:
         dagster = Path(sys.executable).parent / "dagster"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+            [
+                str(dagster),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--code-server-log-level",
+                "info",
+            ],
             cwd=PROJECT,
             env=self.env,
             stdout=self.log,
@@ -63,8 +74,9 @@ class DagsterDev:
     def query(self, query: str, variables: dict | None = None) -> dict:
         return graphql(self.url, query, variables)
 
-    def stop(self, timeout: float = 60.0) -> list[int]:
-        """SIGTERM the whole process group, wait; SIGKILL what is left. Returns pids that needed SIGKILL."""
+    def stop(self, timeout: float = 75.0) -> list[str]:
+        """SIGTERM the whole process group, wait (longer than a code server's 60 s shutdown grace); SIGKILL what
+        is left. Returns those that needed SIGKILL."""
         if self.process is None:
             return []
         stragglers = stop_group(self.process, signal.SIGTERM, timeout)
@@ -72,18 +84,20 @@ class DagsterDev:
         return stragglers
 
 
-def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60.0) -> list[int]:
-    """Send ``sig`` to a process's group (started with start_new_session), wait for the group to end,
-    SIGKILL whatever is left after a grace period. Returns the pids that had to be killed."""
+def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60.0) -> list[str]:
+    """Send ``sig`` to a process's group (started with start_new_session), wait up to ``timeout`` for the
+    whole group to end, SIGKILL whatever is left. Returns "pid: command line" of those that had to be killed.
+
+    The timeout is Dagster's own: a code server finishes the calls in flight (up to 60 s, its gRPC shutdown
+    grace period) and otherwise ends when its heartbeat stops (45 s)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=timeout)
-    deadline = time.monotonic() + 15
-    while group_members(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    stragglers = group_members(process.pid)
-    for pid in stragglers:
+    deadline = time.monotonic() + timeout
+    while (process.poll() is None or group_members(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = group_members(process.pid)
+    stragglers = [f"{pid}: {command_line(pid)}" for pid in left]
+    for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     if process.poll() is None:
@@ -106,6 +120,13 @@ def group_members(pgid: int) -> list[int]:
         if group == pgid and state != "Z":
             members.append(int(entry.name))
     return members
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:300]
+    except OSError:
+        return "(gone)"
 
 
 def wait_for(predicate, timeout: float, poll: float = 1.0, what: str = "condition"):
