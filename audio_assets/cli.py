@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from audio_assets.execution import start_step_launcher
 from audio_assets.partitions import range_tags, speaker_ranges
 from audio_assets.partitions import speakers as speakers_partitions
 
@@ -33,8 +34,9 @@ def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str
 
 def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_config: dict | None = None) -> bool:
     """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
-    from audio_assets.definitions import process_speakers_job
+    from audio_assets.definitions import executor, process_speakers_job
 
+    start_step_launcher(executor)
     ordered = instance.get_dynamic_partitions(speakers_partitions.name)
     try:
         ranges = speaker_ranges(selected, ordered)

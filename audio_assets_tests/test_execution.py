@@ -1,6 +1,7 @@
 """How steps start: the forkserver has imported everything a step process needs before it forks one."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -43,3 +44,46 @@ def test_every_preloaded_module_exists():
     """The forkserver skips a module it cannot import without a word: a renamed one would just be slow."""
     for name in PRELOAD_MODULES:
         __import__(name)  # dagster_postgres included: the dev install has it
+
+
+LAUNCH = """
+import multiprocessing.forkserver, os, sys
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+from audio_assets.definitions import executor
+from audio_assets.execution import start_step_launcher
+
+
+@dg.op
+def parent_pid():
+    with open(os.environ["PARENT_PID_FILE"], "w") as f:
+        f.write(str(os.getppid()))
+
+
+@dg.job(executor_def=executor)
+def probe():
+    parent_pid()
+
+
+if __name__ == "__main__":
+    start_step_launcher(executor)
+    started = multiprocessing.forkserver._forkserver._forkserver_pid
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(sys.argv[1])) as instance:
+        assert dg.execute_job(dg.reconstructable(probe), instance=instance).success
+    print(started)
+"""
+
+
+def test_steps_are_forked_by_the_forkserver_started_before_the_run(tmp_path):
+    """The CLI starts the forkserver before it creates the run (its imports overlap with that); the
+    executor must then use it rather than start a second one."""
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    script = tmp_path / "launch.py"
+    script.write_text(LAUNCH)
+    env = {**os.environ, "PARENT_PID_FILE": str(tmp_path / "ppid"), "DAGSTER_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    forkserver = int(out.stdout.split()[-1])
+    assert int((tmp_path / "ppid").read_text()) == forkserver
