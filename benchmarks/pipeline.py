@@ -11,6 +11,9 @@ Python process so that peak memory is its own:
 (c) pipeline: a fresh DAGSTER_HOME, partitions registered, every speaker materialised through Dagster's
               multiprocess executor, JSONL written.
 
+Next to (c) it reports the pipeline's per-run fixed cost (one 1-clip speaker) and Dagster's own floor:
+the same graph, partitions, pool and executor with assets that do nothing (dagster_floor.py).
+
 Times exclude Python's own start and imports, and include loading the models. For each: files/s,
 seconds of audio per wall second, peak RSS and WER against the known text; then the ratios. The last
 line printed is one JSON object with all the figures.
@@ -18,6 +21,7 @@ line printed is one JSON object with all the figures.
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -28,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from audio_assets.partitions import MAX_SPEAKERS_PER_RUN
 
 PROJECT = Path(__file__).resolve().parents[1]
 MODES = ("old", "engine", "pipeline")
@@ -148,11 +154,8 @@ def run_pipeline(corpus: Path, cache: str) -> dict:
     import dagster as dg
 
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    home = work / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    instance = fresh_instance(work)
     os.environ.update(
-        DAGSTER_HOME=str(home),
         AUDIO_ROOT=str(corpus / "wav48_silence_trimmed"),
         RESULTS_DIR=str(work / "results"),
         PARQUET_DIR=str(work / "parquet"),
@@ -160,7 +163,6 @@ def run_pipeline(corpus: Path, cache: str) -> dict:
     )
     from audio_assets.cli import materialize, register_speakers
 
-    instance = dg.DagsterInstance.get()
     speakers, _ = register_speakers(instance)
     config = {
         "resources": {"whisper": {"config": {"cache_dir": cache}}},
@@ -187,6 +189,25 @@ def run_pipeline(corpus: Path, cache: str) -> dict:
     return {"wall": wall, "audio_seconds": seconds, "texts": texts}
 
 
+def fresh_instance(work: Path):
+    import dagster as dg
+
+    home = work / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def run_floor(partitions: int) -> None:
+    """Child process: Dagster's floor for a run over ``partitions`` speakers; prints it as JSON."""
+    import dagster_floor
+
+    os.chdir(Path(__file__).parent)  # step processes import dagster_floor relative to the working directory
+    instance = fresh_instance(Path(tempfile.mkdtemp(prefix="bench-floor-")))
+    print("RESULT " + json.dumps({"wall": dagster_floor.run(instance, partitions)}))
+
+
 def run_mode(mode: str, corpus: Path, cache: str) -> None:
     """Child process: run one mode, print its figures as JSON."""
     with TreeMemory() as memory:
@@ -208,16 +229,29 @@ def run_mode(mode: str, corpus: Path, cache: str) -> None:
     print("RESULT " + json.dumps(result))
 
 
+def _child(*args: str) -> dict:
+    """Run this script in a fresh process (its own peak memory, its own forkserver); its RESULT."""
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speakers", type=int, default=10)
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--fallback", action="store_true", help="also measure the engine with temperature fallback")
     parser.add_argument("--only", choices=MODES, action="append", help="run just these modes (repeatable)")
-    parser.add_argument("--mode", choices=MODES + EXTRA_MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=(*MODES, *EXTRA_MODES, "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--partitions", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.mode == "floor":
+        run_floor(args.partitions)
+        return
     if args.mode:
         run_mode(args.mode, args.corpus, args.cache)
         return
@@ -233,28 +267,19 @@ def main() -> None:
         fixed_corpus = Path(tmp) / "one-clip"
         make_corpus(fixed_corpus, speakers=1, clips=1)
         if "pipeline" in modes:
-            out = subprocess.run(
-                [sys.executable, __file__, "--mode", "pipeline", "--corpus", str(fixed_corpus), "--cache", cache],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            fixed = json.loads(
-                [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1].removeprefix("RESULT ")
-            )
+            fixed = _child("--mode", "pipeline", "--corpus", str(fixed_corpus), "--cache", cache)
             figures["pipeline_fixed_cost_seconds"] = fixed["wall"]
             print(f"    per-run fixed cost of the pipeline (one 1-clip speaker): {fixed['wall']:.1f} s")
-        for mode in modes:
-            out = subprocess.run(
-                [sys.executable, __file__, "--mode", mode, "--corpus", str(corpus), "--cache", cache],
-                capture_output=True,
-                text=True,
-                check=False,
+            runs = math.ceil(args.speakers / MAX_SPEAKERS_PER_RUN)
+            partitions = math.ceil(args.speakers / runs)
+            floor = runs * _child("--mode", "floor", "--partitions", str(partitions))["wall"]
+            figures["dagster_floor_seconds"] = floor
+            print(
+                f"    Dagster's floor for the same runs with assets that do nothing "
+                f"({runs} × {partitions} partitions): {floor:.1f} s"
             )
-            lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-            if out.returncode != 0 or not lines:
-                raise SystemExit(f"mode {mode} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-            r = json.loads(lines[-1].removeprefix("RESULT "))
+        for mode in modes:
+            r = _child("--mode", mode, "--corpus", str(corpus), "--cache", cache)
             r["files_per_second"] = r["files"] / r["wall"]
             r["audio_seconds_per_wall_second"] = r["audio_seconds"] / r["wall"]
             figures[mode] = r
@@ -270,6 +295,8 @@ def main() -> None:
                 figures["pipeline"]["files_per_second"] / figures["engine"]["files_per_second"]
             )
             print(f"(c)/(b) = {ratios['pipeline_vs_engine']:.3f}")
+            gap = figures["pipeline"]["wall"] - figures["engine"]["wall"]
+            print(f"    (c) − (b) = {gap:.1f} s, of which Dagster's floor {figures['dagster_floor_seconds']:.1f} s")
         if {"pipeline", "old"} <= set(figures):
             ratios["pipeline_vs_old"] = figures["pipeline"]["files_per_second"] / figures["old"]["files_per_second"]
             ratios["wer_pipeline_minus_old"] = figures["pipeline"]["wer"] - figures["old"]["wer"]
