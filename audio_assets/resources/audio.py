@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from audio_assets.files import is_utf8
 
@@ -43,14 +43,23 @@ class AudioLibrary(dg.ConfigurableResource):
         "folder 'txt' beside AUDIO_ROOT when it exists (VCTK layout), else none.",
     )
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self.root_path()  # a missing AUDIO_ROOT fails the step before any work, with one clear message
+    _root: Path | None = PrivateAttr(default=None)
+    _reference_folder: tuple[Path | None] | None = PrivateAttr(default=None)  # (folder or None), once known
 
-    def root_path(self) -> Path:
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Resolved once per step or sensor tick instead of once per file (that was ~0.3 ms a file); every
+        # read still resolves its own path and checks it against this root. A missing AUDIO_ROOT fails
+        # the step here, before any work, with one clear message.
+        self._root = self._resolve_root()
+
+    def _resolve_root(self) -> Path:
         root = Path(self.root).expanduser()
         if not root.is_dir():
             raise FileNotFoundError(f"AUDIO_ROOT {self.root!r} does not exist or is not a folder")
         return root.resolve()
+
+    def root_path(self) -> Path:
+        return self._root if self._root is not None else self._resolve_root()
 
     def speakers(self) -> list[str]:
         """Names of the speaker folders, sorted; hidden folders and escaping symlinks are left out."""
@@ -64,11 +73,11 @@ class AudioLibrary(dg.ConfigurableResource):
             names.append(entry.name)
         return sorted(names)
 
-    def speaker_dir(self, speaker: str) -> Path:
+    def speaker_dir(self, speaker: str, root: Path | None = None) -> Path:
         """The folder of one speaker; refuses keys that are not a plain folder name inside the root."""
         if not speaker or speaker in (".", "..") or "/" in speaker or "\\" in speaker or "\0" in speaker:
             raise UnsafePath(f"speaker {speaker!r} is not a plain folder name")
-        root = self.root_path()
+        root = root or self.root_path()
         folder = (root / speaker).resolve()
         if not folder.is_relative_to(root):
             raise UnsafePath(f"speaker folder {speaker!r} resolves outside AUDIO_ROOT")
@@ -96,7 +105,7 @@ class AudioLibrary(dg.ConfigurableResource):
         """Audio files of a speaker, nested folders included, sorted by id. Symlinks are followed only
         while they stay inside AUDIO_ROOT; others are listed with a problem and never opened."""
         root = self.root_path()
-        top = self.speaker_dir(speaker)
+        top = self.speaker_dir(speaker, root)
         files = []
         for relative, entry in self._audio_entries(top):
             file_id = f"{speaker}/{relative}"
@@ -135,6 +144,13 @@ class AudioLibrary(dg.ConfigurableResource):
         return states
 
     def transcripts_path(self) -> Path | None:
+        if self._root is None:  # not set up for a step: resolved on every call, like the root
+            return self._resolve_transcripts()
+        if self._reference_folder is None:  # first use in this step or tick
+            self._reference_folder = (self._resolve_transcripts(),)
+        return self._reference_folder[0]
+
+    def _resolve_transcripts(self) -> Path | None:
         if self.transcripts:
             path = Path(self.transcripts).expanduser()
             if not path.is_dir():
@@ -164,7 +180,7 @@ class AudioLibrary(dg.ConfigurableResource):
         if not inner or any(p in ("", ".", "..") for p in parts):
             raise UnsafePath(f"file id {file_id!r} is not a plain path inside a speaker folder")
         root = self.root_path()
-        path = (self.speaker_dir(speaker) / inner).resolve()
+        path = (self.speaker_dir(speaker, root) / inner).resolve()
         if not path.is_relative_to(root):
             raise UnsafePath(f"file {file_id!r} resolves outside AUDIO_ROOT; not read")
         return path.read_bytes()
