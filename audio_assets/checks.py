@@ -4,7 +4,8 @@ They read the JSONL and error files back from disk and compare them with the lis
 the output a user gets, not the in-memory records that produced it:
 
 - ``files_conserved``: every listed file is exactly one JSONL row or one error record, nothing else.
-- ``speech_has_transcript``: no empty transcription for a file louder than the silence threshold.
+- ``speech_has_transcript``: no empty transcription for a file louder than the silence threshold (the
+  loudness of the audio Whisper heard, from ``transcriptions``).
 - ``token_rate``: every row has the tokeniser's tokens per second of audio.
 - ``reference_wer``: WER against reference transcripts where they exist (VCTK txt/), with a threshold.
 - ``speaker_folder_available``: the speaker folder could be listed (else results were kept, unchecked).
@@ -51,6 +52,7 @@ class DatasetQuality(dg.ConfigurableResource):
 class SpeakerOutput:
     speaker: str
     listing: pd.DataFrame
+    transcripts: pd.DataFrame | None
     jsonl: Path | None  # None when the speaker was skipped (folder unavailable)
     errors: Path | None
 
@@ -91,7 +93,8 @@ def evaluate(
         figures["conserved"][s] = {"listed": sum(listed.values()), "rows": len(rows), "errors": len(errors)}
 
         info = out.listing.set_index("id")
-        loud = [r for r in rows if info.at[r["id"], "rms_dbfs"] > quality.silence_dbfs]
+        loudness = out.transcripts.set_index("id")["rms_dbfs"]
+        loud = [r for r in rows if loudness[r["id"]] > quality.silence_dbfs]
         speech[s] = [r["id"] for r in loud if not r["transcription"].strip()]
         figures["speech"][s] = {"non_silent": len(loud), "empty_transcripts": len(speech[s])}
 

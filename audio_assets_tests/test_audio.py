@@ -65,3 +65,30 @@ def test_decoding_gives_the_samples_of_one_read_and_one_resampling_call(seconds)
     assert np.array_equal(audio.decode(data), expected)
     with pytest.raises(audio.BadAudio, match="truncated"):
         audio.decode(data[: len(data) * 3 // 4])
+
+
+def test_inspect_catches_a_file_cut_short_by_decoding_only_its_end():
+    """An interrupted copy keeps the header's frame count; the listing reads the last frames and fails."""
+    rng = np.random.default_rng(1)
+    data = _flac((0.1 * rng.standard_normal(4 * 48000)).astype(np.float32), 48000)
+    assert audio.inspect(data).frames == 4 * 48000
+    for kept in (0.5, 0.99):
+        with pytest.raises(audio.BadAudio, match="truncated or corrupt audio: the last 4096 of its 192000 frames"):
+            audio.inspect(data[: int(len(data) * kept)])
+
+
+def test_a_file_corrupt_in_the_middle_passes_the_listing_and_fails_where_it_is_decoded():
+    rng = np.random.default_rng(2)
+    data = bytearray(_flac((0.1 * rng.standard_normal(4 * 48000)).astype(np.float32), 48000))
+    data[len(data) // 2 : len(data) // 2 + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    assert audio.inspect(bytes(data)).frames == 4 * 48000
+    with pytest.raises(audio.BadAudio, match="truncated or corrupt audio"):
+        audio.decode(bytes(data))
+
+
+def test_loudness_is_the_rms_level_in_dbfs():
+    t = np.arange(audio.SAMPLE_RATE) / audio.SAMPLE_RATE
+    sine = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    assert audio.loudness_dbfs(sine) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)  # -9.03 dBFS
+    assert audio.loudness_dbfs(np.zeros(1000, np.float32)) == audio.SILENCE_FLOOR_DBFS
+    assert audio.loudness_dbfs(np.zeros(0, np.float32)) == audio.SILENCE_FLOOR_DBFS

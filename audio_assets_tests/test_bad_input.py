@@ -53,6 +53,9 @@ def bad_corpus(tmp_path_factory):
     (folder / "random.flac").write_bytes(np.random.default_rng(7).bytes(20_000))
     whole = (folder / "good_1.flac").read_bytes()
     (folder / "truncated.flac").write_bytes(whole[: len(whole) // 2])
+    middle = len(whole) // 2  # the header and the end are intact: the listing passes it, decoding does not
+    corrupt = whole[:middle] + np.random.default_rng(8).bytes(2000) + whole[middle + 2000 :]
+    (folder / "corrupt.flac").write_bytes(corrupt)
     soundfile.write(folder / "tiny.flac", np.full(10, 0.1, np.float32), 16000)
     (folder / "unsupported.flac").write_bytes(struct.pack(">I", 24) + b"ftypM4A \x00\x00\x02\x00M4A isom" + bytes(4000))
     outside = work / "outside"
@@ -110,7 +113,9 @@ def test_good_files_give_correct_rows(bad_run):
         ("not_audio.flac", "not an audio file this decoder reads"),
         ("random.flac", "not an audio file this decoder reads"),
         ("unsupported.flac", "not an audio file this decoder reads"),
-        ("truncated.flac", "truncated or corrupt audio"),
+        ("truncated.flac", "truncated or corrupt audio: the last 4096 of its"),
+        ("corrupt.flac", "transcriptions: unreadable audio: BadAudio: truncated or corrupt audio"),
+        ("corrupt.flac", "tokens: unreadable audio: BadAudio: truncated or corrupt audio"),
         ("tiny.flac", "too short: 10 frames"),
         ("secret.flac", "symlink points outside AUDIO_ROOT; not read"),
     ],
@@ -125,14 +130,14 @@ def test_every_file_is_accounted_for_once_and_checks_pass(bad_run):
     instance, result, results, good = bad_run
     rows = read_jsonl(results / f"{SPEAKER}.jsonl")
     errors = read_jsonl(results / f"{SPEAKER}.errors.jsonl")
-    assert len(rows) == 6 and len(errors) == 7
+    assert len(rows) == 6 and len(errors) == 8
     ids = [r["id"] for r in rows] + [e["id"] for e in errors]
-    assert len(ids) == len(set(ids)) == 13
+    assert len(ids) == len(set(ids)) == 14
     assert not any(i.endswith((".txt", ".wav")) for i in ids)  # other formats are ignored, not errors
     evaluations = check_evaluations(instance, result.run_id)
     failing = {k: e.metadata for k, e in evaluations.items() if not e.passed}
     assert not failing
-    assert evaluations["files_conserved"].metadata["speakers"].value[SPEAKER] == {"listed": 13, "rows": 6, "errors": 7}
+    assert evaluations["files_conserved"].metadata["speakers"].value[SPEAKER] == {"listed": 14, "rows": 6, "errors": 8}
 
 
 def test_the_symlinked_file_is_never_read(bad_run, bad_corpus):
@@ -151,7 +156,7 @@ def test_error_records_are_in_the_ui_metadata(bad_run):
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("merged_jsonl"), asset_partitions=[SPEAKER]), limit=1
     ).records
     meta = record.asset_materialization.metadata
-    assert meta["errors"].value == 7
+    assert meta["errors"].value == 8
     assert "truncated or corrupt audio" in meta["error_records"].value
 
 

@@ -24,8 +24,6 @@ COLUMNS = [
     "frames",
     "format",
     "subtype",
-    "peak",
-    "rms_dbfs",
     "reference_text",
     "error",
 ]
@@ -54,8 +52,8 @@ def describe(library: AudioLibrary, f: AudioFile) -> dict:
 def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, pd.DataFrame]:
     """Per speaker, one row per audio file; unusable files get an ``error`` and no figures.
 
-    The files of all speakers go through one thread pool (reading, hashing and decoding mostly release
-    the GIL), so a run over many small folders lists as fast as one big folder. A folder that is itself
+    The files of all speakers go through one thread pool (reading, hashing and decoding release the
+    GIL), so a run over many small folders lists as fast as one big folder. A folder that is itself
     unavailable gives an empty table saying why in ``attrs["folder_error"]``, so one bad speaker never
     fails the others of a run.
     """
@@ -95,8 +93,8 @@ def audio_files(
     whisper: WhisperResource,
     tokenizer: BestRqTokenizer,
 ) -> dict[str, pd.DataFrame]:
-    """Every audio file of the speaker folder: id, size, sha256, duration, rate, channels, loudness,
-    reference text; unusable files with the reason. Decodes each file once, so truncation shows here.
+    """Every audio file of the speaker folder: id, size, sha256, duration, rate, channels, reference
+    text; unusable files with the reason. Decodes the end of each file, so truncation shows here.
 
     ``whisper`` and ``tokenizer`` are requested only so that their checks (model available offline,
     CUDA present when asked for) fail the run here, before any file is read.

@@ -162,8 +162,8 @@ def _load_batch(library: AudioLibrary, batch) -> list[tuple[Any, np.ndarray | Ba
 
 def _reusable(previous: pd.DataFrame | None, fingerprint: str, columns: Sequence[str]) -> dict[str, dict[str, Any]]:
     """sha256 → result fields of the previous table's good rows made with the same settings."""
-    if previous is None or "settings" not in previous.columns:
-        return {}
+    if previous is None or not {"settings", *columns} <= set(previous.columns):
+        return {}  # nothing yet, or made by a version that did not have these columns
     good = previous[previous["error"].isna() & (previous["settings"] == fingerprint)]
     return {row["sha256"]: {c: row[c] for c in columns} for row in good.to_dict("records")}
 

@@ -77,7 +77,7 @@ def merged_jsonl(
                 {"folder_error": folder_error, "status": "skipped; previous results kept", "path": str(previous)},
                 partition_key=speaker,
             )
-            outputs.append(SpeakerOutput(speaker, listing, None, None))
+            outputs.append(SpeakerOutput(speaker, listing, None, None, None))
             continue
         records, errors = merge_speaker(listing, transcriptions[speaker], tokens[speaker])
         written = results_folder.write_jsonl(speaker, records)
@@ -97,7 +97,7 @@ def merged_jsonl(
             },
             partition_key=speaker,
         )
-        outputs.append(SpeakerOutput(speaker, listing, written["path"], error_file["path"]))
+        outputs.append(SpeakerOutput(speaker, listing, transcriptions[speaker], written["path"], error_file["path"]))
     return dg.MaterializeResult(check_results=evaluate(outputs, quality, tokenizer.tokens_per_second))
 
 

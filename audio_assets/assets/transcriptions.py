@@ -10,8 +10,9 @@ from audio_assets.execution import GPU_STEP_TAGS
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, WhisperResource
+from audio_assets.speech import audio
 
-COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_ratio"]
+COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
 
 
 @dg.asset(
@@ -30,7 +31,8 @@ def transcriptions(
     parquet_io_manager: dg.ResourceParam[SpeakerParquetIOManager],
     audio_files: dict[str, pd.DataFrame],
 ) -> dict[str, pd.DataFrame]:
-    """Text of every readable file, with detected language and Whisper's confidence figures.
+    """Text of every readable file, with detected language, Whisper's confidence figures and the
+    loudness of the audio it heard (the speech_has_transcript check tells silence from a miss by it).
 
     Files whose content was transcribed before with the same settings keep their transcript; the
     model is loaded only if something is left to transcribe.
@@ -38,7 +40,8 @@ def transcriptions(
     fingerprint = whisper.fingerprint()
 
     def work(clips):
-        return [dataclasses.asdict(t) for t in whisper.engine().transcribe(clips)]
+        transcripts = whisper.engine().transcribe(clips)
+        return [{**dataclasses.asdict(t), "rms_dbfs": audio.loudness_dbfs(c)} for t, c in zip(transcripts, clips)]
 
     tables, stats = process_files(
         context.log,

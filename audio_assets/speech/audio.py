@@ -4,6 +4,10 @@ A clip (up to ~87 s of 48 kHz mono) is decoded in one read and resampled in one 
 decoded block by block through a streaming soxr resampler, so memory never holds more than one block
 of the native-rate multi-channel signal. Both give the same samples. Anything that cannot become
 usable audio raises ``BadAudio`` with a reason a person can act on.
+
+``inspect`` reads a file's header and decodes only its last frames: the listing catches a file cut
+short without decoding all of it, which the two model steps do anyway (a file corrupt in the middle
+fails there).
 """
 
 import hashlib
@@ -19,7 +23,7 @@ SAMPLE_RATE = 16_000
 MIN_DURATION_S = 0.1  # shorter clips give Whisper nothing to decode and the tokeniser no token
 SILENCE_FLOOR_DBFS = -120.0
 BLOCK_SAMPLES = 1 << 22  # per decoded block, all channels together: 16 MB of float32
-INSPECT_BLOCK_SAMPLES = 1 << 18  # the listing keeps only sums, and runs a decoder per core: 1 MB blocks
+TAIL_FRAMES = 4096  # what inspect decodes: a few FLAC frames at the end of the file
 
 
 class BadAudio(ValueError):
@@ -34,8 +38,6 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
-    peak: float  # max |sample|, 0..1
-    rms_dbfs: float  # loudness of the whole file; SILENCE_FLOOR_DBFS for digital silence
 
     @property
     def duration_s(self) -> float:
@@ -72,20 +74,13 @@ def _mono_blocks(f: soundfile.SoundFile, block_samples: int = BLOCK_SAMPLES):
 
 
 def inspect(data: bytes) -> AudioInfo:
-    """Header facts, content hash and loudness; decodes the whole file so truncation is caught here."""
+    """Header facts and content hash; decodes the last frames, so a truncated file is caught here."""
     with _open(data) as f:
         if f.frames / f.samplerate < MIN_DURATION_S:
             raise BadAudio(
                 f"too short: {f.frames} frames = {f.frames / f.samplerate:.4f} s (minimum {MIN_DURATION_S} s)"
             )
-        peak, energy = 0.0, 0.0
-        for block in _mono_blocks(f, INSPECT_BLOCK_SAMPLES):
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
-            # a float64 sum, so the figure does not depend on the block size (and no float64 copy: freeing
-            # a large block unmaps it, which stalls the other listing threads)
-            energy += float(np.einsum("i,i->", block, block, dtype=np.float64))
-        mean_square = energy / f.frames
-        rms_dbfs = 10 * math.log10(mean_square) if mean_square > 0 else SILENCE_FLOOR_DBFS
+        _check_tail(f)
         return AudioInfo(
             sha256=hashlib.sha256(data).hexdigest(),
             sample_rate=f.samplerate,
@@ -93,9 +88,31 @@ def inspect(data: bytes) -> AudioInfo:
             frames=f.frames,
             format=f.format,
             subtype=f.subtype,
-            peak=peak,
-            rms_dbfs=max(rms_dbfs, SILENCE_FLOOR_DBFS),
         )
+
+
+def _check_tail(f: soundfile.SoundFile) -> None:
+    """Decode the last frames the header promises; a stream that cannot seek is decoded whole."""
+    if not f.seekable():
+        for _ in _mono_blocks(f):
+            pass
+        return
+    tail = min(f.frames, TAIL_FRAMES)
+    try:
+        f.seek(f.frames - tail)
+        decoded = len(f.read(tail, dtype="float32", always_2d=True))
+    except (soundfile.LibsndfileError, RuntimeError):
+        decoded = -1
+    if decoded != tail:
+        raise BadAudio(f"truncated or corrupt audio: the last {tail} of its {f.frames} frames cannot be decoded")
+
+
+def loudness_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dBFS (a float64 sum, no float64 copy); SILENCE_FLOOR_DBFS for digital silence."""
+    if not len(samples):
+        return SILENCE_FLOOR_DBFS
+    mean_square = float(np.einsum("i,i->", samples, samples, dtype=np.float64)) / len(samples)
+    return max(10 * math.log10(mean_square), SILENCE_FLOOR_DBFS) if mean_square > 0 else SILENCE_FLOOR_DBFS
 
 
 def decode(data: bytes) -> np.ndarray:
