@@ -36,12 +36,13 @@ def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_confi
     """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
     from audio_assets.definitions import executor, process_speakers_job
 
-    start_step_launcher(executor)
     ordered = instance.get_dynamic_partitions(speakers_partitions.name)
     try:
         ranges = speaker_ranges(selected, ordered)
     except KeyError as error:
         raise SystemExit(f"{error.args[0]} (run `audio-assets register`)") from None
+    if ranges:
+        start_step_launcher(executor)
     ok = True
     for first, last in ranges:
         tags = range_tags(first, last)

@@ -16,6 +16,7 @@ GPU_QUEUE = "gpu"
 # them (SQLAlchemy, Alembic) cost each step ~0.4 s. A module that is not installed (dagster_postgres on a
 # SQLite-only machine) is skipped by the forkserver.
 PRELOAD_MODULES = [
+    "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
     "torch",
     "whisper",
     "audio_assets.definitions",
@@ -38,13 +39,12 @@ GPU_STEP_TAGS = {
 }
 
 
-def start_step_launcher(executor: dg.ExecutorDefinition) -> None:
+def start_step_launcher(executor: dg.ExecutorDefinition, modules: list[str] = PRELOAD_MODULES) -> None:
     """Start the multiprocess executor's forkserver now rather than at the first step launch, so that
     its imports (~2 s) overlap with creating the run and writing its planned events. The executor then
-    finds it running with the same modules. Other executors need nothing here."""
+    finds it running; ``modules`` must be the executor's preload list (a running forkserver is never
+    restarted). Other executors need nothing here."""
     if executor.name == "multiprocess":
-        # the executor puts this module first (multiprocess.py); same list, same forkserver
-        modules = ["dagster._core.executor.multiprocess", *PRELOAD_MODULES]
         multiprocessing.get_context("forkserver").set_forkserver_preload(modules)
         multiprocessing.forkserver.ensure_running()
 

@@ -88,8 +88,8 @@ def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: fl
     """Send ``sig`` to a process's group (started with start_new_session), wait up to ``timeout`` for the
     whole group to end, SIGKILL whatever is left. Returns "pid: command line" of those that had to be killed.
 
-    The timeout is Dagster's own: a code server finishes the calls in flight (up to 60 s, its gRPC shutdown
-    grace period) and otherwise ends when its heartbeat stops (45 s)."""
+    For ``dagster dev`` the caller gives more than Dagster's own limits: a code server finishes the calls in
+    flight (up to 60 s, its gRPC shutdown grace period) and otherwise ends when its heartbeat stops (45 s)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
     deadline = time.monotonic() + timeout

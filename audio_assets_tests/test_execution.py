@@ -42,6 +42,9 @@ def test_a_step_process_opens_the_instance_without_importing_storage_code(tmp_pa
 
 def test_every_preloaded_module_exists():
     """The forkserver skips a module it cannot import without a word: a renamed one would just be slow."""
+    # the multiprocess executor puts this module first unless it is listed: listed first, the executor's
+    # list is exactly PRELOAD_MODULES, the list the CLI starts the forkserver with
+    assert PRELOAD_MODULES[0] == "dagster._core.executor.multiprocess"
     for name in PRELOAD_MODULES:
         __import__(name)  # dagster_postgres included: the dev install has it
 

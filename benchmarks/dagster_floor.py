@@ -6,14 +6,12 @@ its storage code (started before the run, as the CLI does). What this takes is w
 this shape pays on this machine before it does any work; benchmarks/pipeline.py reports it next to (c).
 """
 
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import time
 
 import dagster as dg
 
-from audio_assets.execution import PRELOAD_MODULES
+from audio_assets.execution import PRELOAD_MODULES, start_step_launcher
 
 PARTITIONS = dg.DynamicPartitionsDefinition(name="floor_speakers")
 PRELOAD = [m for m in PRELOAD_MODULES if m.startswith("dagster")]  # no torch, whisper or project code
@@ -68,9 +66,7 @@ def run(instance: dg.DagsterInstance, partitions: int) -> float:
     keys = [f"s{i:04d}" for i in range(partitions)]
     instance.add_dynamic_partitions(PARTITIONS.name, keys)
     start = time.perf_counter()
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["dagster._core.executor.multiprocess", *PRELOAD])
-    multiprocessing.forkserver.ensure_running()
+    start_step_launcher(EXECUTOR, PRELOAD)
     result = dg.execute_job(
         dg.reconstructable(floor_job),
         instance=instance,

@@ -33,8 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_assets.partitions import MAX_SPEAKERS_PER_RUN
-
 PROJECT = Path(__file__).resolve().parents[1]
 MODES = ("old", "engine", "pipeline")
 EXTRA_MODES = ("engine+fallback",)  # figures for choosing a default, not part of the comparison
@@ -257,6 +255,7 @@ def main() -> None:
         return
 
     from audio_assets.corpus import make_corpus
+    from audio_assets.partitions import MAX_SPEAKERS_PER_RUN
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         corpus, cache = Path(tmp) / "corpus", str(Path(tmp) / "cache" / "audio_assets")

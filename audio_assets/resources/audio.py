@@ -73,11 +73,13 @@ class AudioLibrary(dg.ConfigurableResource):
             names.append(entry.name)
         return sorted(names)
 
-    def speaker_dir(self, speaker: str, root: Path | None = None) -> Path:
+    def speaker_dir(self, speaker: str) -> Path:
         """The folder of one speaker; refuses keys that are not a plain folder name inside the root."""
+        return self._speaker_dir(speaker, self.root_path())
+
+    def _speaker_dir(self, speaker: str, root: Path) -> Path:
         if not speaker or speaker in (".", "..") or "/" in speaker or "\\" in speaker or "\0" in speaker:
             raise UnsafePath(f"speaker {speaker!r} is not a plain folder name")
-        root = root or self.root_path()
         folder = (root / speaker).resolve()
         if not folder.is_relative_to(root):
             raise UnsafePath(f"speaker folder {speaker!r} resolves outside AUDIO_ROOT")
@@ -105,7 +107,7 @@ class AudioLibrary(dg.ConfigurableResource):
         """Audio files of a speaker, nested folders included, sorted by id. Symlinks are followed only
         while they stay inside AUDIO_ROOT; others are listed with a problem and never opened."""
         root = self.root_path()
-        top = self.speaker_dir(speaker, root)
+        top = self._speaker_dir(speaker, root)
         files = []
         for relative, entry in self._audio_entries(top):
             file_id = f"{speaker}/{relative}"
@@ -180,7 +182,7 @@ class AudioLibrary(dg.ConfigurableResource):
         if not inner or any(p in ("", ".", "..") for p in parts):
             raise UnsafePath(f"file id {file_id!r} is not a plain path inside a speaker folder")
         root = self.root_path()
-        path = (self.speaker_dir(speaker, root) / inner).resolve()
+        path = (self._speaker_dir(speaker, root) / inner).resolve()
         if not path.is_relative_to(root):
             raise UnsafePath(f"file {file_id!r} resolves outside AUDIO_ROOT; not read")
         return path.read_bytes()

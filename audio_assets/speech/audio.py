@@ -54,9 +54,9 @@ def _open(data: bytes) -> soundfile.SoundFile:
         raise BadAudio(f"not an audio file this decoder reads ({detail})") from None
 
 
-def _mono_blocks(f: soundfile.SoundFile, block_samples: int = BLOCK_SAMPLES):
+def _mono_blocks(f: soundfile.SoundFile):
     """Decoded blocks averaged to mono; raises BadAudio if the stream ends early or is corrupt."""
-    per_block = max(1, block_samples // f.channels)
+    per_block = max(1, BLOCK_SAMPLES // f.channels)
     decoded = 0
     try:
         while decoded < f.frames:
@@ -92,11 +92,7 @@ def inspect(data: bytes) -> AudioInfo:
 
 
 def _check_tail(f: soundfile.SoundFile) -> None:
-    """Decode the last frames the header promises; a stream that cannot seek is decoded whole."""
-    if not f.seekable():
-        for _ in _mono_blocks(f):
-            pass
-        return
+    """Decode the last frames the header promises (the bytes are in memory, so every format seeks)."""
     tail = min(f.frames, TAIL_FRAMES)
     try:
         f.seek(f.frames - tail)

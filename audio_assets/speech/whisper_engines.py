@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_assets.speech.audio import SAMPLE_RATE
+from audio_assets.speech.audio import SAMPLE_RATE, loudness_dbfs
 from audio_assets.speech.devices import cpu_supports_bf16, resolve_device
 from audio_assets.speech.memory import reuse_freed_memory
 from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_hint, openai_whisper_checkpoint
@@ -211,8 +211,7 @@ def _needs_fallback(t: Transcript) -> bool:
 def _drop_if_no_speech(t: Transcript, audio: np.ndarray) -> Transcript:
     if t.no_speech_prob <= NO_SPEECH_THRESHOLD:
         return t
-    mean_square = float(np.mean(np.square(audio, dtype=np.float64))) if len(audio) else 0.0
-    near_silent = mean_square <= 10 ** (SILENT_RMS_DBFS / 10)
+    near_silent = loudness_dbfs(audio) <= SILENT_RMS_DBFS
     if t.avg_logprob < LOGPROB_THRESHOLD or near_silent:
         return Transcript("", t.language, t.avg_logprob, t.no_speech_prob, 0.0)
     return t
