@@ -22,47 +22,49 @@ def listings(corpus, corpus_dir):
     return library, list_speakers(library, ["p900", "p901"], log)
 
 
-def measure(library, listings, niceness):
-    """process_files with a work function that records each batch's size and its thread's niceness."""
+def measure(library, listings, priority):
+    """process_files with a work function that records each batch's size and its thread's niceness and
+    scheduling class."""
     seen = []
 
     def work(clips):
-        seen.append((len(clips), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        thread = threading.get_native_id()
+        seen.append((len(clips), (os.getpriority(os.PRIO_PROCESS, thread), os.sched_getscheduler(thread))))
         return [{"samples": len(clip)} for clip in clips]
 
-    tables, _ = process_files(log, "test", listings, library, 4, work, ["samples"], "f", {}, niceness=niceness)
+    tables, _ = process_files(log, "test", listings, library, 4, work, ["samples"], "f", {}, priority=priority)
     return tables, seen
 
 
 def test_batches_span_speakers_and_every_file_is_done_once(listings):
     library, by_speaker = listings
-    tables, seen = measure(library, by_speaker, niceness=0)
+    tables, seen = measure(library, by_speaker, priority="normal")
     assert [size for size, _ in seen] == [4, 2]  # 6 files of 2 speakers in batches of 4
     for speaker, table in tables.items():
         assert list(table["id"]) == sorted(by_speaker[speaker]["id"])
         assert table["error"].isna().all() and (table["samples"] > 16_000).all()
 
 
-OWN_NICENESS = os.getpriority(os.PRIO_PROCESS, 0)
-linux_and_not_niced = pytest.mark.skipif(
-    sys.platform != "linux" or OWN_NICENESS > 9, reason="per-thread nice is Linux; the tests lower it by 10"
-)
+linux = pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is Linux")
 
 
-@linux_and_not_niced
-def test_niceness_lowers_the_priority_of_the_work_only(listings):
+@linux
+@pytest.mark.parametrize(("priority", "expected"), [("low", (19, os.SCHED_OTHER)), ("idle", (None, os.SCHED_IDLE))])
+def test_a_lower_priority_applies_to_the_work_only(listings, priority, expected):
     library, by_speaker = listings
-    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    plain, at_normal = measure(library, by_speaker, niceness=0)
-    lowered, at_low = measure(library, by_speaker, niceness=10)
-    assert {nice for _, nice in at_normal} == {own}
-    assert {nice for _, nice in at_low} == {own + 10}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the caller is unchanged
+    caller = threading.get_native_id()
+    own = (os.getpriority(os.PRIO_PROCESS, caller), os.sched_getscheduler(caller))
+    plain, at_normal = measure(library, by_speaker, priority="normal")
+    lowered, at_low = measure(library, by_speaker, priority=priority)
+    assert {state for _, state in at_normal} == {own}
+    nice, policy = expected
+    assert {state for _, state in at_low} == {(nice if nice is not None else own[0], policy)}
+    assert (os.getpriority(os.PRIO_PROCESS, caller), os.sched_getscheduler(caller)) == own  # caller unchanged
     for speaker in plain:
         assert plain[speaker].equals(lowered[speaker])
 
 
-@linux_and_not_niced
+@linux
 def test_an_interrupted_step_stops_its_low_priority_worker_after_the_current_batch(listings):
     """Dagster cancels a step by interrupting its main thread, which waits for the low-priority worker:
     the worker must stop after its current batch, not finish the whole step first."""
@@ -81,7 +83,7 @@ def test_an_interrupted_step_stops_its_low_priority_worker_after_the_current_bat
     signal.setitimer(signal.ITIMER_REAL, 0.3)  # during the second of 6 one-file batches
     try:
         with pytest.raises(KeyboardInterrupt):
-            process_files(log, "test", by_speaker, library, 1, slow, ["samples"], "f", {}, niceness=10)
+            process_files(log, "test", by_speaker, library, 1, slow, ["samples"], "f", {}, priority="idle")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -45,7 +45,7 @@ def tokens(
         COLUMNS,
         quantizer.settings_fingerprint,
         {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
-        niceness=tokenizer.cpu_niceness,
+        priority=tokenizer.cpu_priority,
     )
     for speaker, table in sorted(tables.items()):
         n_tokens = int(table["n_tokens"].fillna(0).sum())
