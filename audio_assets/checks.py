@@ -92,9 +92,10 @@ def evaluate(
         conserved[s] = sorted(set(listed) ^ set(written)) + sorted(i for i, n in written.items() if n > 1)
         figures["conserved"][s] = {"listed": sum(listed.values()), "rows": len(rows), "errors": len(errors)}
 
-        info = out.listing.set_index("id")
+        seconds_of = dict(zip(out.listing["id"], out.listing["duration_s"]))
+        reference_of = dict(zip(out.listing["id"], out.listing["reference_text"]))
         if "rms_dbfs" in out.transcripts.columns:
-            loudness = out.transcripts.set_index("id")["rms_dbfs"]
+            loudness = dict(zip(out.transcripts["id"], out.transcripts["rms_dbfs"]))
             loud = [r for r in rows if loudness[r["id"]] > quality.silence_dbfs]
             speech[s] = [r["id"] for r in loud if not r["transcription"].strip()]
             figures["speech"][s] = {"non_silent": len(loud), "empty_transcripts": len(speech[s])}
@@ -104,7 +105,7 @@ def evaluate(
 
         bad_rate, total_tokens, total_seconds = [], 0, 0.0
         for r in rows:
-            seconds = float(info.at[r["id"], "duration_s"])
+            seconds = float(seconds_of[r["id"]])
             expected = tokens_per_second * seconds
             if abs(len(r["token_array"]) - expected) > 1 + quality.token_rate_tolerance * expected:
                 bad_rate.append(r["id"])
@@ -113,7 +114,7 @@ def evaluate(
         rate[s] = bad_rate
         figures["rate"][s] = {"tokens_per_second": round(total_tokens / total_seconds, 3) if total_seconds else None}
 
-        refs = [(info.at[r["id"], "reference_text"], r["transcription"]) for r in rows]
+        refs = [(reference_of[r["id"]], r["transcription"]) for r in rows]
         refs = [(ref, hyp) for ref, hyp in refs if isinstance(ref, str) and ref.strip()]
         speaker_wer = word_error_rate([r for r, _ in refs], [h for _, h in refs]) if refs else None
         wer[s] = (
