@@ -22,14 +22,18 @@ def listings(corpus, corpus_dir):
     return library, list_speakers(library, ["p900", "p901"], log)
 
 
+def cpu_priority_of(thread: int) -> tuple[int, int | None]:
+    """(niceness, scheduling class) of a thread; the class only where the OS exposes it (Linux)."""
+    policy = os.sched_getscheduler(thread) if hasattr(os, "sched_getscheduler") else None
+    return os.getpriority(os.PRIO_PROCESS, thread), policy
+
+
 def measure(library, listings, priority):
-    """process_files with a work function that records each batch's size and its thread's niceness and
-    scheduling class."""
+    """process_files with a work function that records each batch's size and its thread's CPU priority."""
     seen = []
 
     def work(clips):
-        thread = threading.get_native_id()
-        seen.append((len(clips), (os.getpriority(os.PRIO_PROCESS, thread), os.sched_getscheduler(thread))))
+        seen.append((len(clips), cpu_priority_of(threading.get_native_id())))
         return [{"samples": len(clip)} for clip in clips]
 
     tables, _ = process_files(log, "test", listings, library, 4, work, ["samples"], "f", {}, priority=priority)
@@ -46,22 +50,38 @@ def test_batches_span_speakers_and_every_file_is_done_once(listings):
 
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is Linux")
+at_normal_priority = pytest.mark.skipif(
+    sys.platform != "linux" or cpu_priority_of(0)[0] >= 19 or cpu_priority_of(0)[1] != os.SCHED_OTHER,
+    reason="needs a caller at normal scheduling class and below nice 19, or lowering it would show nothing",
+)
+NICE_19 = (19, getattr(os, "SCHED_OTHER", None))
+IDLE = (None, getattr(os, "SCHED_IDLE", None))  # None: the caller's niceness, which SCHED_IDLE ignores
 
 
-@linux
-@pytest.mark.parametrize(("priority", "expected"), [("low", (19, os.SCHED_OTHER)), ("idle", (None, os.SCHED_IDLE))])
+@at_normal_priority
+@pytest.mark.parametrize(("priority", "expected"), [("low", NICE_19), ("idle", IDLE)])
 def test_a_lower_priority_applies_to_the_work_only(listings, priority, expected):
     library, by_speaker = listings
-    caller = threading.get_native_id()
-    own = (os.getpriority(os.PRIO_PROCESS, caller), os.sched_getscheduler(caller))
+    own = cpu_priority_of(threading.get_native_id())
     plain, at_normal = measure(library, by_speaker, priority="normal")
     lowered, at_low = measure(library, by_speaker, priority=priority)
     assert {state for _, state in at_normal} == {own}
     nice, policy = expected
-    assert {state for _, state in at_low} == {(nice if nice is not None else own[0], policy)}
-    assert (os.getpriority(os.PRIO_PROCESS, caller), os.sched_getscheduler(caller)) == own  # caller unchanged
+    assert {state for _, state in at_low} == {(own[0] if nice is None else nice, policy)}
+    assert cpu_priority_of(threading.get_native_id()) == own  # the caller is unchanged
     for speaker in plain:
         assert plain[speaker].equals(lowered[speaker])
+
+
+@at_normal_priority
+def test_idle_falls_back_to_nice_19_where_the_idle_class_is_refused(listings, monkeypatch):
+    def refuse(*args):
+        raise PermissionError("not allowed here")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    library, by_speaker = listings
+    _, seen = measure(library, by_speaker, priority="idle")
+    assert {state for _, state in seen} == {NICE_19}
 
 
 @linux

@@ -1,6 +1,7 @@
 """merge_speaker: every listed file lands in exactly one of the JSONL or the error records, with its reason."""
 
 import pandas as pd
+import pytest
 
 from audio_assets.assets.merged import merge_speaker
 
@@ -37,3 +38,11 @@ def test_each_listed_file_is_a_line_or_an_error_with_every_reason():
         {"id": "s/d.flac", "error": "transcriptions: computed from another version of the file; rematerialise"},
         {"id": "s/e.flac", "error": "tokens: no row for this file"},
     ]
+
+
+def test_a_table_with_two_rows_for_one_file_is_refused():
+    listing = pd.DataFrame({"id": ["s/a.flac"], "sha256": ["ha"], "error": [None]})
+    rows = pd.DataFrame({"id": ["s/a.flac"] * 2, "sha256": ["ha"] * 2, "text": ["x", "y"], "error": [None, None]})
+    tokens = pd.DataFrame({"id": ["s/a.flac"], "sha256": ["ha"], "token_ids": [[1]], "error": [None]})
+    with pytest.raises(ValueError, match="transcriptions: more than one row"):
+        merge_speaker(listing, rows, tokens)

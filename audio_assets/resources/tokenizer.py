@@ -11,6 +11,9 @@ from pydantic import Field
 from audio_assets.speech.bestrq import FRAMES_PER_SECOND, BestRqQuantizer
 from audio_assets.speech.devices import resolve_device
 
+# CPU priority of a step's work threads, lowest last (applied in assets/batching.py)
+CpuPriority = Literal["normal", "low", "idle"]
+
 
 @functools.lru_cache(maxsize=2)
 def _quantizer(seed: int, codebook_size: int, codebook_dim: int, stack_frames: int, device: str) -> BestRqQuantizer:
@@ -32,7 +35,7 @@ class BestRqTokenizer(dg.ConfigurableResource):
         description="CPU threads for this step (0: all cores). 1 by default: the tokeniser costs about 1 % of "
         "transcription, and a second busy thread pool on the cores transcription uses slows both down.",
     )
-    cpu_priority: Literal["normal", "low", "idle"] = Field(
+    cpu_priority: CpuPriority = Field(
         default="idle",
         description="CPU priority of this step's threads (Linux). It runs beside transcription on the same "
         "cores and needs a few % of its CPU time, so by default it takes only the time transcription leaves "
