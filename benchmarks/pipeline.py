@@ -16,9 +16,8 @@ the same graph, partitions, pool and executor with assets that do nothing (dagst
 
 Times exclude the interpreter's start and the benchmark's own imports; they include what each way
 does before its first file: importing torch and Whisper (for (c), in the forkserver) and loading the
-models. For each: files/s,
-seconds of audio per wall second, peak RSS and WER against the known text; then the ratios. The last
-line printed is one JSON object with all the figures.
+models. For each: files/s, seconds of audio per wall second, peak RSS and WER against the known text;
+then the ratios. The last line printed is one JSON object with all the figures.
 """
 
 import argparse
