@@ -11,14 +11,12 @@ import dagster as dg
 
 GPU_QUEUE = "gpu"
 
-# Imported once by the forkserver, before it forks any step process. Besides the models and the
-# definitions, this includes the instance's storage classes: every step opens the instance, and importing
-# them (SQLAlchemy, Alembic) cost each step ~0.4 s. A module that is not installed (dagster_postgres on a
-# SQLite-only machine) is skipped by the forkserver.
+# Imported once by the forkserver, before it forks any step process: the definitions and the instance's
+# storage classes (every step opens the instance, and importing them, SQLAlchemy and Alembic, cost each
+# step ~0.4 s). torch and Whisper follow right after the first fork (forkserver_imports.py). A module that
+# is not installed (dagster_postgres on a SQLite-only machine) is skipped by the forkserver.
 PRELOAD_MODULES = [
     "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
-    "torch",
-    "whisper",
     "audio_assets.definitions",
     "dagster._core.storage.root",
     "dagster._core.storage.migration.utils",
@@ -27,6 +25,7 @@ PRELOAD_MODULES = [
     "dagster._core.scheduler",
     "dagster._core.run_coordinator",
     "dagster_postgres",
+    "audio_assets.forkserver_imports",
 ]
 # Each executor reads its own tag and ignores the others': dagster-celery routes the step to the gpu
 # queue; dagster-k8s gives the step's pod one GPU and schedules it on a GPU node.
@@ -41,7 +40,7 @@ GPU_STEP_TAGS = {
 
 def start_step_launcher(executor: dg.ExecutorDefinition, modules: list[str] = PRELOAD_MODULES) -> None:
     """Start the multiprocess executor's forkserver now rather than at the first step launch, so that
-    its imports (~2 s) overlap with creating the run and writing its planned events. The executor then
+    its imports (~1 s) overlap with creating the run and writing its planned events. The executor then
     finds it running; ``modules`` must be the executor's preload list (a running forkserver is never
     restarted). Other executors need nothing here."""
     if executor.name == "multiprocess":

@@ -30,6 +30,7 @@ def tokens(
     audio_files: dict[str, pd.DataFrame],
 ) -> dict[str, pd.DataFrame]:
     """Token ids of every readable file, 25 per second of audio with the default settings."""
+    tokenizer.apply_cpu_threads()
     quantizer = tokenizer.quantizer()
 
     def work(clips):

@@ -52,9 +52,15 @@ class BestRqTokenizer(dg.ConfigurableResource):
         device = resolve_device(self.device)
         return _quantizer(self.seed, self.codebook_size, self.codebook_dim, self.stack_frames, device)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        resolve_device(self.device)  # CUDA asked for but absent: fail before any file is read
+    def apply_cpu_threads(self) -> None:
+        """Limit this process's torch threads to ``cpu_threads`` (0 leaves them as they are). The tokens
+        step calls it, not ``setup_for_execution``: every step using this resource runs that, and the
+        listing step must not import torch (see forkserver_imports.py)."""
         if self.cpu_threads:
             import torch
 
             torch.set_num_threads(self.cpu_threads)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.device == "cuda":  # asked for but absent: fail before any file is read ("auto" cannot fail)
+            resolve_device(self.device)

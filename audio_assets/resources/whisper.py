@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from audio_assets.speech.models import default_cache_dir
-from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, fingerprint, load_engine, plan
+from audio_assets.speech.whisper_engines import EngineSettings, WhisperEngine, check, fingerprint, load_engine, plan
 
 # One loaded model per process and configuration: every partition a step handles reuses it.
 _cached_engine = functools.lru_cache(maxsize=2)(load_engine)
@@ -74,4 +74,4 @@ class WhisperResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Every step that uses this resource checks it first: a model that is not on this machine, a
         # CUDA device that is not there or an impossible precision fails here, before any file is read.
-        _cached_plan(self.settings())
+        check(self.settings())

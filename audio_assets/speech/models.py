@@ -65,16 +65,17 @@ def openai_whisper_checkpoint(model: str, cache_dir: Path) -> str:
 
 
 def _derived_checkpoint(ct2_dir: Path, cache_dir: Path) -> Path:
-    """Convert once, keyed by the weights file's identity, written atomically so racing steps agree."""
-    import torch
-
-    from audio_assets.speech.ct2_checkpoint import ct2_to_openai_whisper
-
+    """Convert once, keyed by the weights file's identity, written atomically so racing steps agree.
+    Finding the converted file imports nothing (the listing step checks the model before torch is loaded)."""
     stat = (ct2_dir / "model.bin").stat()
     key = hashlib.sha256(f"{ct2_dir}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_dir / "openai-whisper" / f"{ct2_dir.name}-{key}.pt"
     if target.is_file():
         return target
+    import torch
+
+    from audio_assets.speech.ct2_checkpoint import ct2_to_openai_whisper
+
     checkpoint = ct2_to_openai_whisper(ct2_dir)
     atomic_write(target, lambda f: torch.save(checkpoint, f))
     return target

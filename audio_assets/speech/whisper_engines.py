@@ -98,12 +98,33 @@ def _compute_type(settings: EngineSettings, device: str) -> str:
 def plan(settings: EngineSettings) -> Plan:
     """Check a configuration without loading the model: backend, device, precision, and that the weights
     are on this machine (downloading them through the backend when it can). Raises one clear error."""
+    _check_settings(settings)
+    device = resolve_device(settings.device, RUNTIMES[settings.backend])
+    compute_type = _compute_type(settings, device)
+    return Plan(device, compute_type, _weights(settings))
+
+
+def check(settings: EngineSettings) -> None:
+    """What ``plan`` checks, without importing torch or CTranslate2 where the answer cannot depend on
+    them: with ``device`` and ``compute_type`` both "auto" (the defaults) both always resolve, so only the
+    weights are looked for. The listing step runs this check before the forkserver has imported torch
+    (see forkserver_imports.py); any other device or precision setting is checked in full."""
+    if settings.device == "auto" and settings.compute_type == "auto":
+        _check_settings(settings)
+        _weights(settings)
+    else:
+        plan(settings)
+
+
+def _check_settings(settings: EngineSettings) -> None:
     if settings.backend not in RUNTIMES:
         raise ValueError(f"backend must be one of {sorted(RUNTIMES)}, not {settings.backend!r}")
     if settings.beam_size < 1 or settings.batch_size < 1:
         raise ValueError("beam_size and batch_size must be at least 1")
-    device = resolve_device(settings.device, RUNTIMES[settings.backend])
-    compute_type = _compute_type(settings, device)
+
+
+def _weights(settings: EngineSettings) -> str:
+    """The local weights of the configured model, downloaded by the backend if it can."""
     cache = Path(settings.cache_dir)
     try:
         if settings.backend == "openai-whisper":
@@ -123,7 +144,7 @@ def plan(settings: EngineSettings) -> Plan:
         raise
     except Exception as error:  # urllib and huggingface_hub raise their own types when offline
         raise offline_hint(settings.model, error) from error
-    return Plan(device, compute_type, weights)
+    return weights
 
 
 def fingerprint(settings: EngineSettings, resolved: Plan) -> str:
