@@ -105,10 +105,11 @@ def plan(settings: EngineSettings) -> Plan:
 
 
 def check(settings: EngineSettings) -> None:
-    """What ``plan`` checks, without importing torch or CTranslate2 where the answer cannot depend on
-    them: with ``device`` and ``compute_type`` both "auto" (the defaults) both always resolve, so only the
-    weights are looked for. The listing step runs this check before the forkserver has imported torch
-    (see forkserver_imports.py); any other device or precision setting is checked in full."""
+    """What ``plan`` checks, without resolving the device where the answer cannot fail: with ``device``
+    and ``compute_type`` both "auto" (the defaults) both always resolve, so only the weights are looked
+    for, and local or shipped weights are found without importing torch. The listing step runs this
+    before the forkserver has imported torch (see forkserver_imports.py); any other device or precision
+    setting is checked in full."""
     if settings.device == "auto" and settings.compute_type == "auto":
         _check_settings(settings)
         _weights(settings)
