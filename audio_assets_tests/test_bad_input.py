@@ -3,16 +3,20 @@ one an error record with its reason, the run succeeds, and nothing outside AUDIO
 
 import hashlib
 import json
+import logging
 import struct
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
 import soxr
 
+from audio_assets.assets.audio_files import list_speakers
 from audio_assets.corpus import HARVARD_SENTENCES, synthesize
+from audio_assets.resources import AudioLibrary
 from audio_assets.speech.wer import word_error_rate
 
 from .test_pipeline import check_evaluations, run, run_config_for
@@ -138,6 +142,19 @@ def test_every_file_is_accounted_for_once_and_checks_pass(bad_run):
     failing = {k: e.metadata for k, e in evaluations.items() if not e.passed}
     assert not failing
     assert evaluations["files_conserved"].metadata["speakers"].value[SPEAKER] == {"listed": 14, "rows": 6, "errors": 8}
+
+
+def test_listing_in_threads_gives_the_same_tables(bad_corpus):
+    """listing_threads (for network storage) changes how files are read, never what the listing says."""
+    _, root, _ = bad_corpus
+    tables = {}
+    for threads in (1, 4):
+        with dg.build_resources({"lib": AudioLibrary(root=str(root), listing_threads=threads)}) as resources:
+            tables[threads] = list_speakers(resources.lib, [SPEAKER, "p950"], logging.getLogger("test"))
+    listed = tables[1][SPEAKER]
+    assert len(listed) == 14 and listed["error"].notna().sum() == 7 and len(tables[1]["p950"]) == 1
+    for speaker, table in tables[1].items():
+        pd.testing.assert_frame_equal(table, tables[4][speaker])
 
 
 def test_the_symlinked_file_is_never_read(bad_run, bad_corpus):

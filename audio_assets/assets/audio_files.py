@@ -1,7 +1,6 @@
 """The file set of a speaker, fixed once so both sibling steps and the merge agree on it."""
 
 import dataclasses
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -52,11 +51,10 @@ def describe(library: AudioLibrary, f: AudioFile) -> dict:
 def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, pd.DataFrame]:
     """Per speaker, one row per audio file; unusable files get an ``error`` and no figures.
 
-    The files of all speakers go through one thread pool, so a run over many small folders lists as
-    fast as one big folder; reading, hashing and decoding release the GIL, the path checks around
-    them (~0.7 ms a file) do not, so on small files the pool helps little. A folder that is itself
-    unavailable gives an empty table saying why in ``attrs["folder_error"]``, so one bad speaker never
-    fails the others of a run.
+    Files are described in ``library.listing_threads`` threads (one by default: on a local disk more
+    threads only contend for the GIL the path checks hold). A folder that is itself unavailable gives
+    an empty table saying why in ``attrs["folder_error"]``, so one bad speaker never fails the others
+    of a run.
     """
     tables, files = {}, {}
     for speaker in speakers:
@@ -69,8 +67,9 @@ def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, 
     todo = [(speaker, f) for speaker, folder in files.items() for f in folder]
     rows: dict[str, list[dict]] = {speaker: [] for speaker in files}
     progress = Progress(log, "audio_files", len(todo))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="listing") as pool:
-        for (speaker, _), row in zip(todo, pool.map(lambda item: describe(library, item[1]), todo)):
+    with ThreadPoolExecutor(library.listing_threads, thread_name_prefix="listing") as pool:  # no thread until used
+        in_order = pool.map if library.listing_threads > 1 else map
+        for (speaker, _), row in zip(todo, in_order(lambda item: describe(library, item[1]), todo)):
             rows[speaker].append(row)
             progress.advance(1)
     for speaker, speaker_rows in rows.items():

@@ -42,6 +42,13 @@ class AudioLibrary(dg.ConfigurableResource):
         description="Folder of reference transcripts, <speaker>/<utterance>.txt (VCTK's txt/). Empty: the "
         "folder 'txt' beside AUDIO_ROOT when it exists (VCTK layout), else none.",
     )
+    listing_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads that read, hash and inspect files while listing. On a local disk one is fastest "
+        "(the path checks around each read hold the GIL: 800 clips list in 0.33 s with one thread, 0.50 s with "
+        "two); raise it where every read waits on the network (NFS, object-store mounts).",
+    )
 
     _root: Path | None = PrivateAttr(default=None)
     _reference_folder: tuple[Path | None] | None = PrivateAttr(default=None)  # (folder or None), once known
