@@ -137,7 +137,8 @@ import dagster as dg
 from audio_assets.resources import BestRqTokenizer, WhisperResource
 
 with dg.build_resources(
-    {{"whisper": WhisperResource(cache_dir={cache!r}, model={model!r}), "tokenizer": BestRqTokenizer()}}
+    {{"whisper": WhisperResource(cache_dir={cache!r}, model={model!r}, device={device!r}),
+      "tokenizer": BestRqTokenizer(device={device!r})}}
 ):
     pass
 print(json.dumps("torch" in sys.modules))
@@ -146,14 +147,15 @@ print(json.dumps("torch" in sys.modules))
 
 def test_listing_preflight_with_default_settings_does_not_import_torch(model_cache, tmp_path):
     """The listing step checks the model before the forkserver has imported torch: with the default
-    device and precision it must not import torch itself (0.8 s of its critical path)."""
+    precision and a device that cannot fail it must not import torch itself (0.8 s of its critical path)."""
     from audio_assets.resources import WhisperResource
 
     WhisperResource(cache_dir=model_cache).fingerprint()  # the derived checkpoint exists, as after a first run
-    probe = PREFLIGHT.format(cache=model_cache, model="tiny.en")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
-    assert json.loads(out.stdout.splitlines()[-1]) is False
+    for device in ("auto", "cpu"):  # neither can fail, so neither is probed
+        probe = PREFLIGHT.format(cache=model_cache, model="tiny.en", device=device)
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
+        assert json.loads(out.stdout.splitlines()[-1]) is False, device
     # a missing model still fails the check, with the same message as before
-    probe = PREFLIGHT.format(cache=model_cache, model="no-such-model")
+    probe = PREFLIGHT.format(cache=model_cache, model="no-such-model", device="auto")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode != 0 and "no-such-model" in out.stderr

@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from audio_assets.speech.bestrq import FRAMES_PER_SECOND, BestRqQuantizer
-from audio_assets.speech.devices import resolve_device
+from audio_assets.speech.devices import check_device, resolve_device
 
 # CPU priority of a step's work threads, lowest last (applied in assets/batching.py)
 CpuPriority = Literal["normal", "low", "idle"]
@@ -62,5 +62,4 @@ class BestRqTokenizer(dg.ConfigurableResource):
             torch.set_num_threads(self.cpu_threads)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.device == "cuda":  # asked for but absent: fail before any file is read ("auto" cannot fail)
-            resolve_device(self.device)
+        check_device(self.device)  # CUDA asked for but absent: fail before any file is read

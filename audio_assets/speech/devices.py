@@ -26,6 +26,13 @@ def resolve_device(device: str, runtime: str = "torch") -> str:
     return "cuda" if has_cuda else "cpu"
 
 
+def check_device(device: str, runtime: str = "torch") -> None:
+    """Fail where ``resolve_device`` would, probing the runtime only where that can happen: "auto" and
+    "cpu" always resolve, so a step that only checks its settings does not import torch for them."""
+    if device not in ("auto", "cpu"):
+        resolve_device(device, runtime)
+
+
 def cpu_supports_bf16() -> bool:
     """True on CPUs with native bf16 matmuls (AVX512-BF16 or AMX), where bf16 autocast speeds Whisper up."""
     import torch

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_assets.speech.audio import SAMPLE_RATE, loudness_dbfs
-from audio_assets.speech.devices import cpu_supports_bf16, resolve_device
+from audio_assets.speech.devices import check_device, cpu_supports_bf16, resolve_device
 from audio_assets.speech.memory import reuse_freed_memory
 from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_hint, openai_whisper_checkpoint
 
@@ -105,16 +105,17 @@ def plan(settings: EngineSettings) -> Plan:
 
 
 def check(settings: EngineSettings) -> None:
-    """What ``plan`` checks, without resolving the device where the answer cannot fail: with ``device``
-    and ``compute_type`` both "auto" (the defaults) both always resolve, so only the weights are looked
-    for, and local or shipped weights are found without importing torch. The listing step runs this
-    before the forkserver has imported torch (see forkserver_imports.py); any other device or precision
-    setting is checked in full."""
-    if settings.device == "auto" and settings.compute_type == "auto":
-        _check_settings(settings)
-        _weights(settings)
+    """What ``plan`` checks, without resolving what cannot fail: the device is probed only when it is
+    not "auto" or "cpu" (``check_device``), the precision only when it is not "auto", and local or shipped
+    weights are found without importing torch. The listing step runs this before the forkserver has
+    imported torch (see forkserver_imports.py)."""
+    _check_settings(settings)
+    runtime = RUNTIMES[settings.backend]
+    if settings.compute_type == "auto":
+        check_device(settings.device, runtime)
     else:
-        plan(settings)
+        _compute_type(settings, resolve_device(settings.device, runtime))
+    _weights(settings)
 
 
 def _check_settings(settings: EngineSettings) -> None:
