@@ -1,4 +1,5 @@
-# audio_assets: the two commands a newcomer needs are `make demo` and `make test`.
+# audio_assets: conveniences around the README's commands (`make demo`, `make test`, `make dev`).
+# Configuration is not here: Dagster's CLI and audio-assets read the project's .env.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,15 +7,15 @@ VENV ?= .venv
 #   make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
 
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-export AUDIO_ROOT ?= $(CURDIR)/data/sample_corpus/wav48_silence_trimmed
-export RESULTS_DIR ?= $(CURDIR)/results
-export PARQUET_DIR ?= $(DAGSTER_HOME)/parquet
+# .env builds DAGSTER_HOME from $$PWD, which make does not update under `make -C`
+export PWD := $(CURDIR)
 
 BIN := $(VENV)/bin
+# dg warns unless the project's venv is the active one
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev test lint bench worker system-deps home clean
+.PHONY: setup demo dev check-defs test lint bench worker system-deps clean
 
 setup: $(STAMP)
 
@@ -25,20 +26,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# INSTANCE=postgres: runs, event logs and schedules in PostgreSQL (deploy/postgres/dagster.yaml, DAGSTER_PG_*)
-INSTANCE ?= sqlite
-INSTANCE_YAML := $(if $(filter postgres,$(INSTANCE)),deploy/postgres/dagster.yaml,dagster.yaml)
-home:
-	mkdir -p "$(DAGSTER_HOME)"
-	cp $(INSTANCE_YAML) "$(DAGSTER_HOME)/dagster.yaml"
-
 # Register every speaker folder of AUDIO_ROOT (default: the bundled sample corpus) and materialise all.
-demo: setup home
+demo: setup
 	$(BIN)/audio-assets demo
 
 # The UI and the daemon (sensors, backfills, run queue) on http://127.0.0.1:3000
-dev: setup home
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+dev: setup
+	$(DG) dev -h 127.0.0.1 -p 3000
+
+check-defs: setup
+	$(DG) check defs
 
 # A Celery worker (AUDIO_ASSETS_EXECUTOR=celery); QUEUES=gpu on GPU machines, dagster for the rest
 QUEUES ?= gpu,dagster
@@ -67,5 +64,7 @@ system-deps:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
 
+# the local instance's stored runs and tables (its dagster.yaml stays) and the results
 clean:
-	rm -rf "$(DAGSTER_HOME)" results
+	find .dagster_home -mindepth 1 -maxdepth 1 ! -name dagster.yaml -exec rm -rf {} +
+	rm -rf results

@@ -1,22 +1,34 @@
 """``audio-assets``: make a sample corpus, register speaker partitions, materialise them, run the demo.
 
 Runs go through Dagster's real multiprocess executor against the instance in ``$DAGSTER_HOME``, so
-they show up in ``dagster dev`` exactly like runs launched from the UI.
+they show up in ``dg dev`` exactly like runs launched from the UI. Like Dagster's own CLI, it first
+reads the ``.env`` of the folder it is started in.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import yaml
+from dotenv import dotenv_values
 
 from audio_assets.execution import start_step_launcher
 from audio_assets.partitions import range_tags, speaker_ranges
 from audio_assets.partitions import speakers as speakers_partitions
+from audio_assets.resources.audio import AudioRootUnavailable
+
+
+def load_dotenv_like_dagster(folder: Path) -> None:
+    """Set the variables of ``folder/.env`` as Dagster's CLI does: its values replace the environment's
+    (the project's .env writes ``${NAME:-default}`` where an exported value must win)."""
+    path = folder / ".env"
+    if path.is_file():
+        os.environ.update({k: v for k, v in dotenv_values(path).items() if v is not None})
 
 
 def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
@@ -92,7 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="register every speaker folder, materialise all, print the results")
     demo.add_argument("-c", "--config", help="run config YAML")
     args = parser.parse_args(argv)
+    load_dotenv_like_dagster(Path.cwd())
+    try:
+        return _run(args)
+    except AudioRootUnavailable as error:
+        raise SystemExit(f"audio-assets: {error}") from None
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "corpus":
         from audio_assets.corpus import make_corpus
 
@@ -127,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = materialize(instance, folders, _load_config(args.config))
     print("results:")
     print_results(instance, folders)
-    print("open the UI with `make dev`, then http://127.0.0.1:3000 (asset graph, partitions, run metadata)")
+    print("open the UI with `dg dev`, then http://127.0.0.1:3000 (asset graph, partitions, run metadata)")
     return 0 if ok else 1
 
 

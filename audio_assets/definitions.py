@@ -1,4 +1,11 @@
-"""The one ``Definitions`` of audio_assets: assets, resources, job and executor."""
+"""The one ``Definitions`` of audio_assets: assets, resources, job and executor.
+
+This is the only place that reads the environment. Dagster's CLI (``dg dev``, ``dagster dev``,
+``dg launch``) fills it from the project's ``.env`` first; the paths below are made absolute against
+the folder Dagster was started in, so the UI's resource view shows where files are read and written.
+"""
+
+import os
 
 import dagster as dg
 
@@ -10,6 +17,13 @@ from audio_assets.jobs import process_speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, ResultsFolder, WhisperResource
 from audio_assets.sensors import build_audio_folder_sensor
 
+
+def path_setting(variable: str, default: str = "") -> str:
+    """An environment variable holding a path, as an absolute path ("" when unset with no default)."""
+    value = dg.EnvVar(variable).get_value(default) or default
+    return os.path.abspath(os.path.expanduser(value)) if value else ""
+
+
 # Definition-time knobs; like the paths below they come from the environment, and only here.
 executor = build_executor(
     dg.EnvVar("AUDIO_ASSETS_EXECUTOR").get_value("multiprocess"),
@@ -19,19 +33,23 @@ audio_folder_sensor = build_audio_folder_sensor(
     minimum_interval_seconds=int(dg.EnvVar("AUDIO_SENSOR_INTERVAL_SECONDS").get_value("30")),
     settle_seconds=float(dg.EnvVar("AUDIO_SETTLE_SECONDS").get_value("10")),
 )
-
+# AUDIO_ROOT has no default: unset, the sensor skips saying so and a run fails at its first step.
+# The intermediate tables belong to the instance that records them, so they live in its folder.
+instance_folder = dg.EnvVar("DAGSTER_HOME").get_value("") or ".dagster_home"
 
 defs = dg.Definitions(
     assets=[audio_files, transcriptions, tokens, merged_jsonl],
     jobs=[process_speakers],
     sensors=[audio_folder_sensor],
     resources={
-        "audio_library": AudioLibrary(root=dg.EnvVar("AUDIO_ROOT")),
+        "audio_library": AudioLibrary(root=path_setting("AUDIO_ROOT")),
         "whisper": WhisperResource(),
         "tokenizer": BestRqTokenizer(),
         "quality": DatasetQuality(),
-        "results_folder": ResultsFolder(path=dg.EnvVar("RESULTS_DIR")),
-        "parquet_io_manager": SpeakerParquetIOManager(base_dir=dg.EnvVar("PARQUET_DIR")),
+        "results_folder": ResultsFolder(path=path_setting("RESULTS_DIR", "results")),
+        "parquet_io_manager": SpeakerParquetIOManager(
+            base_dir=path_setting("PARQUET_DIR", os.path.join(instance_folder, "parquet"))
+        ),
     },
     executor=executor,
 )

@@ -8,7 +8,8 @@ read) and compares with the cursor:
 - a folder with anything modified less than ``settle_seconds`` ago is still being copied: it waits;
 - a folder that disappears is reported once (log + an observation on ``audio_files``); its partition
   and its results stay;
-- a name that cannot be a partition key is reported once and skipped; the rest go on.
+- a name that cannot be a partition key is reported once and skipped; the rest go on;
+- an AUDIO_ROOT that is unset or missing skips the tick with the reason (what to set, where).
 
 New speakers of one tick are contiguous keys, so they go into runs of up to MAX_SPEAKERS_PER_RUN
 speakers: one model load per run, not per speaker.
@@ -25,7 +26,7 @@ import dagster as dg
 from audio_assets.jobs import process_speakers
 from audio_assets.partitions import key_problem, range_tags, speaker_ranges, speakers
 from audio_assets.resources import AudioLibrary
-from audio_assets.resources.audio import FolderState
+from audio_assets.resources.audio import AudioRootUnavailable, FolderState
 
 
 @dataclass
@@ -117,9 +118,14 @@ def build_audio_folder_sensor(minimum_interval_seconds: int = 30, settle_seconds
         description=f"New or changed speaker folders in AUDIO_ROOT → partitions and runs "
         f"(files must be unchanged for {settle_seconds:g} s before they are picked up).",
     )
-    def audio_folder_sensor(context: dg.SensorEvaluationContext, audio_library: AudioLibrary) -> dg.SensorResult:
+    def audio_folder_sensor(
+        context: dg.SensorEvaluationContext, audio_library: AudioLibrary
+    ) -> dg.SensorResult | dg.SkipReason:
         started = time.perf_counter()
-        states = audio_library.folder_states()
+        try:
+            states = audio_library.folder_states()
+        except AudioRootUnavailable as error:  # one line in the tick history, not a traceback per tick
+            return dg.SkipReason(str(error))
         registered_order = list(context.instance.get_dynamic_partitions(speakers.name))
         registered = set(registered_order)
         materialized = set(context.instance.get_materialized_partitions(dg.AssetKey("merged_jsonl")))

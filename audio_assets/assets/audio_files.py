@@ -99,6 +99,7 @@ def audio_files(
     ``whisper`` and ``tokenizer`` are requested only so that their checks (model available offline,
     CUDA present when asked for) fail the run here, before any file is read.
     """
+    audio_library.root_path()  # an unset or missing AUDIO_ROOT fails the run here, with one message
     start = time.perf_counter()
     tables = list_speakers(audio_library, sorted(context.partition_keys), context.log)
     wall = round(time.perf_counter() - start, 3)  # the step's: its speakers are listed together

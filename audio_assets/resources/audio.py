@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -17,6 +18,17 @@ from audio_assets.files import is_utf8
 
 class UnsafePath(ValueError):
     """A partition key, file id or symlink that would lead outside AUDIO_ROOT."""
+
+
+class AudioRootUnavailable(FileNotFoundError):
+    """AUDIO_ROOT is not set, or is not a folder: nothing can be listed or read."""
+
+
+# Said wherever the root is missing: the sensor's skip reason, the failed step, the CLI.
+WHERE_TO_SET_IT = (
+    "set AUDIO_ROOT in .env in the project folder or in the environment Dagster starts in "
+    "(a folder with one sub-folder of audio files per speaker), or audio_library.root in the run config"
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,7 @@ class AudioFile:
 class AudioLibrary(dg.ConfigurableResource):
     """The folder of speaker folders. Every path is resolved and checked to stay inside ``root``."""
 
-    root: str = Field(description="AUDIO_ROOT: a folder holding one sub-folder of audio files per speaker.")
+    root: str = Field(default="", description="AUDIO_ROOT: a folder holding one sub-folder of audio files per speaker.")
     extensions: list[str] = Field(default=[".flac"], description="File suffixes to process (case-insensitive).")
     transcripts: str = Field(
         default="",
@@ -54,15 +66,18 @@ class AudioLibrary(dg.ConfigurableResource):
     _reference_folder: tuple[Path | None] | None = PrivateAttr(default=None)  # (folder or None), once known
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Resolved once per step or sensor tick instead of once per file (that was ~0.3 ms a file); every
-        # read still resolves its own path and checks it against this root. A missing AUDIO_ROOT fails
-        # the step here, before any work, with one clear message.
-        self._root = self._resolve_root()
+        # Resolved once per step or sensor tick instead of once per file; every read still resolves its
+        # own path and checks it against this root. A missing root is not an error here: the sensor
+        # turns it into a skip reason and the listing step into its one failure (root_path raises).
+        with contextlib.suppress(AudioRootUnavailable):
+            self._root = self._resolve_root()
 
     def _resolve_root(self) -> Path:
+        if not self.root:
+            raise AudioRootUnavailable(f"AUDIO_ROOT is not set: {WHERE_TO_SET_IT}")
         root = Path(self.root).expanduser()
         if not root.is_dir():
-            raise FileNotFoundError(f"AUDIO_ROOT {self.root!r} does not exist or is not a folder")
+            raise AudioRootUnavailable(f"AUDIO_ROOT {self.root!r} does not exist or is not a folder: {WHERE_TO_SET_IT}")
         return root.resolve()
 
     def root_path(self) -> Path:
