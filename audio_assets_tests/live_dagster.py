@@ -27,33 +27,41 @@ def _default_signals():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+INSTANCE_CONFIG = PROJECT / ".dagster_home" / "dagster.yaml"
+
+
 class DagsterDev:
-    def __init__(self, home: Path, env: dict[str, str], log_path: Path):
-        self.home, self.log_path = home, log_path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
+    """``dagster dev`` or ``dg dev`` in its own process group, its output in ``log_path``."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], log_path: Path, port: int):
+        self.command, self.cwd, self.env, self.log_path, self.port = command, cwd, env, log_path, port
+        self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
+    @classmethod
+    def dagster_dev(cls, home: Path, env: dict[str, str], log_path: Path) -> "DagsterDev":
+        """``dagster dev`` on the project's workspace with its own instance (the shipped config) in ``home``.
+        It starts in ``home``'s parent, not in the project, whose .env would point it at the project's instance."""
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
+        port = free_port()
+        dagster = str(Path(sys.executable).parent / "dagster")
+        command = [dagster, "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+        command += ["--code-server-log-level", "info"]
+        return cls(command, home.parent, {**os.environ, **env, "DAGSTER_HOME": str(home)}, log_path, port)
+
+    @classmethod
+    def dg_dev(cls, project: Path, env: dict[str, str], log_path: Path) -> "DagsterDev":
+        """``dg dev`` started in ``project`` as a user starts it there: ``env`` is all the environment it gets."""
+        port = free_port()
+        command = [str(project / ".venv" / "bin" / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)]
+        return cls(command, project, env, log_path, port)
+
     def start(self, timeout: float = 120.0) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
-        dagster = Path(sys.executable).parent / "dagster"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [
-                str(dagster),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "--code-server-log-level",
-                "info",
-            ],
-            cwd=PROJECT,
+            self.command,
+            cwd=self.cwd,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -63,13 +71,13 @@ class DagsterDev:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dagster dev exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(f"{self.command[1]} exited with {self.process.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.url}/server_info", timeout=2):
                     return
             except OSError:
                 time.sleep(0.5)
-        raise TimeoutError(f"dagster dev did not answer within {timeout} s; see {self.log_path}")
+        raise TimeoutError(f"{self.command[1]} did not answer within {timeout} s; see {self.log_path}")
 
     def query(self, query: str, variables: dict | None = None) -> dict:
         return graphql(self.url, query, variables)

@@ -177,11 +177,14 @@ def test_error_records_are_in_the_ui_metadata(bad_run):
     assert "truncated or corrupt audio" in meta["error_records"].value
 
 
-def test_missing_audio_root_fails_fast_with_one_message(tmp_path, model_cache):
+@pytest.mark.parametrize(("root", "says"), [("no-such-folder", "does not exist"), ("", "AUDIO_ROOT is not set")])
+def test_missing_audio_root_fails_fast_with_one_message(tmp_path, model_cache, root, says):
     (tmp_path / "home").mkdir()
+    config = run_config_for(tmp_path / "no-such-folder", tmp_path, model_cache)
+    config["resources"]["audio_library"]["config"]["root"] = str(tmp_path / root) if root else ""
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         instance.add_dynamic_partitions("speakers", ["p1"])
-        result = run(instance, run_config_for(tmp_path / "no-such-folder", tmp_path, model_cache), "p1", "p1")
+        result = run(instance, config, "p1", "p1")
         assert not result.success
         failures = [
             e.dagster_event
@@ -189,9 +192,8 @@ def test_missing_audio_root_fails_fast_with_one_message(tmp_path, model_cache):
             if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE
         ]
         assert [f.step_key for f in failures] == ["audio_files"]  # nothing after it ran
-        assert "AUDIO_ROOT" in str(failures[0].event_specific_data.error) and "does not exist" in str(
-            failures[0].event_specific_data.error
-        )
+        error = failures[0].event_specific_data.error
+        assert "AUDIO_ROOT" in error.message and says in error.message and "in the project's .env" in error.message
     assert not (tmp_path / "results").exists()
 
 

@@ -82,6 +82,7 @@ class Workspace:
         return subprocess.Popen(
             [CLI, *args],
             env=self.env,
+            cwd=self.root,  # not the project folder: its .env would point the CLI at the project's instance
             start_new_session=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -117,7 +118,9 @@ def ws(tmp_path_factory, model_cache):
     corpus = tmp_path_factory.mktemp("crash-corpus")
     make_corpus(corpus, speakers=1, clips=10, first_speaker=960)
     workspace = Workspace(tmp_path_factory.mktemp("crash"), corpus / "wav48_silence_trimmed", model_cache)
-    registered = subprocess.run([CLI, "register"], env=workspace.env, capture_output=True, text=True, check=True)
+    registered = subprocess.run(
+        [CLI, "register"], env=workspace.env, cwd=workspace.root, capture_output=True, text=True, check=True
+    )
     assert "1 newly registered" in registered.stdout
     first = workspace.materialize()
     assert first.returncode == 0, first.stdout[-3000:]

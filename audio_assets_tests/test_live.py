@@ -90,7 +90,7 @@ def live(tmp_path_factory):
         "AUDIO_SETTLE_SECONDS": "1",
         "XDG_CACHE_HOME": str(work / "cache"),
     }
-    dev = DagsterDev(work / "home", env, ARTIFACTS / "dagster-dev.log")
+    dev = DagsterDev.dagster_dev(work / "home", env, ARTIFACTS / "dagster-dev.log")
     dev.start()
     try:
         yield Live(dev, audio_root, corpus_root, work / "results")

@@ -1,8 +1,10 @@
-"""Beyond one machine, for real: PostgreSQL instance storage, Redis broker, two Celery workers.
+"""Beyond one machine, for real: PostgreSQL instance storage, Redis broker, two Celery workers, and
+the production services (``dagster-webserver`` and one ``dagster-daemon run``, not ``dagster dev``).
 
 The same definitions, chosen by configuration only (deploy/postgres/dagster.yaml in DAGSTER_HOME,
-AUDIO_ASSETS_EXECUTOR=celery): GPU steps go to the worker serving the ``gpu`` queue, the others to the
-worker serving the default queue; results equal a local run's; the event log is in Postgres.
+AUDIO_ASSETS_EXECUTOR=celery): the daemon's sensor picks up the corpus and its run queue launches the
+run; GPU steps go to the worker serving the ``gpu`` queue, the others to the worker serving the default
+queue; results equal a local run's; the event log is in Postgres.
 """
 
 import os
@@ -20,7 +22,9 @@ import psycopg2
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from .live_dagster import PROJECT, stop_group, wait_for
+from audio_assets.graphql_client import graphql
+
+from .live_dagster import PROJECT, _default_signals, free_port, stop_group, wait_for
 from .services import postgres, redis
 from .test_pipeline import SPEAKERS, run, run_config_for
 
@@ -33,25 +37,50 @@ class Cluster:
     work: Path
     workers: dict[str, subprocess.Popen]
     pg: dict[str, str]
+    services: list[subprocess.Popen]
+    url: str = ""
 
-    def start_worker(self, name: str, queues: str, concurrency: int) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "audio_assets.celery_app", "worker", "-Q", queues, "-n", f"{name}@%h"]
-            + [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
-            cwd=PROJECT,
+    def start(self, log_name: str, command: list[str]) -> subprocess.Popen:
+        """A long-lived process of the cluster, in its own process group. It starts outside the project
+        folder, as on a server: the project's .env would point it at the project's own instance."""
+        return subprocess.Popen(
+            command,
+            cwd=self.work,
             env=self.env,
-            stdout=open(self.work / f"worker-{name}.log", "ab"),  # noqa: SIM115 - lives as long as the worker
+            stdout=open(self.work / log_name, "ab"),  # noqa: SIM115 - lives as long as the process
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_signals,
+        )
+
+    def start_worker(self, name: str, queues: str, concurrency: int) -> subprocess.Popen:
+        process = self.start(
+            f"worker-{name}.log",
+            [str(BIN / "celery"), "-A", "audio_assets.celery_app", "worker", "-Q", queues, "-n", f"{name}@%h"]
+            + [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
         )
         self.workers[name] = process
         wait_for(lambda: b"ready." in (self.work / f"worker-{name}.log").read_bytes(), 120, what=f"worker {name}")
         return process
 
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(BIN / "audio-assets"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+    def start_services(self) -> None:
+        """The UI's server and the one daemon (sensors, run queue, run monitoring), as the README runs them."""
+        port = free_port()
+        workspace = str(PROJECT / "workspace.yaml")
+        self.url = f"http://127.0.0.1:{port}"
+        self.services.append(
+            self.start(
+                "webserver.log", [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
+            )
         )
+        self.services.append(self.start("daemon.log", [str(BIN / "dagster-daemon"), "run", "-w", workspace]))
+        wait_for(lambda: self.answers(), 120, poll=0.5, what="dagster-webserver")
+
+    def answers(self) -> bool:
+        try:
+            return bool(graphql(self.url, "{ version }", timeout=2))
+        except OSError:
+            return False
 
     def instance(self) -> dg.DagsterInstance:
         """The cluster's PostgreSQL instance; its dagster.yaml reads DAGSTER_PG_* when it is opened, so
@@ -80,25 +109,36 @@ def cluster(tmp_path_factory, corpus, corpus_dir, model_cache):
             "RESULTS_DIR": str(work / "results"),
             "PARQUET_DIR": str(work / "parquet"),
             "XDG_CACHE_HOME": str(Path(model_cache).parent),
+            "AUDIO_SENSOR_INTERVAL_SECONDS": "2",
+            "AUDIO_SETTLE_SECONDS": "1",
         }
-        c = Cluster(env, work, {}, pg)
+        c = Cluster(env, work, {}, pg, [])
         try:
             c.start_worker("gpu", "gpu", concurrency=2)
             c.start_worker("cpu", "dagster", concurrency=1)
+            c.start_services()
             yield c
         finally:
-            for process in c.workers.values():
+            for process in [*c.services, *c.workers.values()]:
                 stop_group(process)
+
+
+RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 
 
 @pytest.fixture(scope="module")
 def celery_run(cluster):
-    assert cluster.cli("register").returncode == 0
-    done = cluster.cli("materialize")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    instance = cluster.instance()
-    [record] = instance.get_run_records(limit=1)
-    return record.dagster_run.run_id
+    """The run the daemon's sensor launched for the corpus's speaker folders, once it has finished."""
+
+    def finished():
+        runs = graphql(cluster.url, RUNS)["runsOrError"]["results"]
+        return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
+
+    [run] = wait_for(finished, 420, poll=1, what="the sensor's run through the webserver")
+    assert run["status"] == "SUCCESS", (cluster.work / "daemon.log").read_text(errors="replace")[-3000:]
+    assert {"key": "dagster/sensor_name", "value": "audio_folder_sensor"} in run["tags"]
+    assert cluster.instance().get_dynamic_partitions("speakers") == SPEAKERS
+    return run["runId"]
 
 
 def ancestors(pid: int) -> list[int]:
@@ -166,6 +206,7 @@ def test_killing_a_worker_mid_run_loses_nothing(cluster, celery_run):
     launcher = subprocess.Popen(
         [str(BIN / "audio-assets"), "materialize", "-c", str(PROJECT / "audio_assets_tests" / "slow.yaml")],
         env=cluster.env,
+        cwd=cluster.work,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -193,7 +193,7 @@ def fresh_instance(work: Path):
 
     home = work / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((PROJECT / ".dagster_home" / "dagster.yaml").read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 

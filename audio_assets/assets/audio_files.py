@@ -10,7 +10,7 @@ import pandas as pd
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.progress import Progress
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
-from audio_assets.resources.audio import AudioFile, UnsafePath
+from audio_assets.resources.audio import AudioFile, AudioRootUnavailable, UnsafePath
 from audio_assets.speech import audio
 
 COLUMNS = [
@@ -99,7 +99,10 @@ def audio_files(
     ``whisper`` and ``tokenizer`` are requested only so that their checks (model available offline,
     CUDA present when asked for) fail the run here, before any file is read.
     """
-    audio_library.root_path()  # an unset or missing AUDIO_ROOT fails the run here, with one message
+    try:
+        audio_library.root_path()
+    except AudioRootUnavailable as error:  # the run's one error: a configuration to fix, not a crash to debug
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     start = time.perf_counter()
     tables = list_speakers(audio_library, sorted(context.partition_keys), context.log)
     wall = round(time.perf_counter() - start, 3)  # the step's: its speakers are listed together

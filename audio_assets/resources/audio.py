@@ -26,8 +26,8 @@ class AudioRootUnavailable(FileNotFoundError):
 
 # Said wherever the root is missing: the sensor's skip reason, the failed step, the CLI.
 WHERE_TO_SET_IT = (
-    "set AUDIO_ROOT in .env in the project folder or in the environment Dagster starts in "
-    "(a folder with one sub-folder of audio files per speaker), or audio_library.root in the run config"
+    "set AUDIO_ROOT, in the project's .env or the environment Dagster starts in, to a folder with one "
+    "sub-folder of audio files per speaker (or audio_library.root in the run config)"
 )
 
 
