@@ -42,7 +42,8 @@ defs = dg.Definitions(
     jobs=[process_speakers],
     sensors=[audio_folder_sensor],
     resources={
-        "audio_library": AudioLibrary(root=path_setting("AUDIO_ROOT")),
+        # partly configured: a run config that sets listing_threads or extensions keeps this root
+        "audio_library": AudioLibrary.configure_at_launch(root=path_setting("AUDIO_ROOT")),
         "whisper": WhisperResource(),
         "tokenizer": BestRqTokenizer(),
         "quality": DatasetQuality(),

@@ -17,11 +17,12 @@ PROBE = textwrap.dedent(
     """
     import json
     import dagster as dg
-    from audio_assets.definitions import defs, process_speakers_job
-    library, results, parquet = (defs.resources[k] for k in ("audio_library", "results_folder", "parquet_io_manager"))
-    launchable = dg.validate_run_config(process_speakers_job(), {})  # the launchpad's empty config is enough
-    print(json.dumps({"root": library.root, "results": results.path, "parquet": parquet.base_dir,
-                      "launchable": bool(launchable)}))
+    from audio_assets.definitions import process_speakers_job
+    # what a run launched with the launchpad's empty config gets (it must be enough to launch)
+    resources = dg.validate_run_config(process_speakers_job(), {})["resources"]
+    print(json.dumps({"root": resources["audio_library"]["config"]["root"],
+                      "results": resources["results_folder"]["config"]["path"],
+                      "parquet": resources["parquet_io_manager"]["config"]["base_dir"]}))
     """
 )
 
@@ -41,7 +42,6 @@ def test_definitions_load_with_nothing_set_and_default_paths_are_absolute(tmp_pa
         "root": "",
         "results": str(tmp_path / "results"),
         "parquet": str(tmp_path / ".dagster_home" / "parquet"),
-        "launchable": True,
     }
 
 

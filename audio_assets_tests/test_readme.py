@@ -1,21 +1,37 @@
 """The README's run-config example is what users paste into the launchpad or `-c run.yaml`: it must be
 accepted by the job as written, field names and values included."""
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-import dagster as dg
 import yaml
 
-from audio_assets.definitions import process_speakers_job
-
 README = Path(__file__).resolve().parents[1] / "README.md"
+VALIDATE = """
+import json, sys
+import dagster as dg
+from audio_assets.definitions import process_speakers_job
+print(json.dumps(dg.validate_run_config(process_speakers_job(), json.loads(sys.stdin.read()))["resources"]))
+"""
 
 
-def test_the_readme_run_config_is_valid_for_the_job():
+def test_the_readme_run_config_is_valid_for_the_job(tmp_path):
     [block] = [b for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S) if b.startswith("resources:")]
     config = yaml.safe_load(block)
     assert {"whisper", "tokenizer", "audio_library", "quality"} <= set(config["resources"])
-    result = dg.validate_run_config(process_speakers_job(), config)
-    library = result["resources"]["audio_library"]["config"]
-    assert library["listing_threads"] == 1 and "root" in library  # a field set, the others keep their values
+    # in a fresh process: the definitions read AUDIO_ROOT when they are loaded
+    done = subprocess.run(
+        [sys.executable, "-c", VALIDATE],
+        input=json.dumps(config),
+        env={"PATH": "/usr/bin:/bin", "AUDIO_ROOT": "/corpus"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    library = json.loads(done.stdout.splitlines()[-1])["audio_library"]["config"]
+    # setting one field keeps the root the definitions were given (a partly configured resource)
+    assert (library["root"], library["listing_threads"]) == ("/corpus", 1)
