@@ -1,43 +1,69 @@
-"""Data-quality checks on merged_jsonl, evaluated with every materialisation on what was written.
+"""Data-quality checks on merged_jsonl: one result per check and speaker partition.
 
-They read the JSONL and error files back from disk and compare them with the listing, so they test
-the output a user gets, not the in-memory records that produced it:
+They run in their own step after the merge (and can be run again alone from the UI). They read the
+JSONL and error files back from disk and compare them with the listing, so they test the output a
+user gets, not the in-memory records that produced it:
 
-- ``files_conserved``: every listed file is exactly one JSONL row or one error record, nothing else.
+- ``files_conserved`` (blocking): every listed file is exactly one JSONL row or one error record.
 - ``speech_has_transcript``: no empty transcription for a file louder than the silence threshold (the
   loudness of the audio Whisper heard, from ``transcriptions``).
 - ``token_rate``: every row has the tokeniser's tokens per second of audio.
-- ``reference_wer``: WER against reference transcripts where they exist (VCTK txt/), with a threshold.
-- ``speaker_folder_available``: the speaker folder could be listed (else results were kept, unchecked).
+- ``reference_wer`` (warning): WER against reference transcripts where they exist (VCTK txt/).
+- ``speaker_folder_available``: the speaker folder could be listed.
 
-A run over several speakers gives one result per check, with the figures of each speaker.
+A speaker whose folder could not be listed fails every check on its partition: nothing about it was
+verified, and its previous results (if any) were kept as they were.
 """
 
 import json
+import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from audio_assets.partitions import speakers
+from audio_assets.resources import BestRqTokenizer, ResultsFolder
 from audio_assets.speech.wer import word_error_rate
 
-ASSET = "merged_jsonl"
+# Partitioned asset checks are a preview in Dagster 1.13; they are what puts each result on its speaker.
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+)
+
+ASSET = dg.AssetKey("merged_jsonl")
+FAILURES_SHOWN = 100  # rows of a failure table; the count says how many there are in all
+
+
+def _spec(name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name,
+        asset=ASSET,
+        description=description,
+        partitions_def=speakers,
+        blocking=blocking,
+        additional_deps=["audio_files", "transcriptions"],  # the listing and the loudness it compares with
+    )
+
+
 CHECK_SPECS = [
-    dg.AssetCheckSpec(
-        "files_conserved", asset=ASSET, description="listed files = JSONL rows + error records, each id once"
-    ),
-    dg.AssetCheckSpec(
-        "speech_has_transcript", asset=ASSET, description="no empty transcription for audio that is not silent"
-    ),
-    dg.AssetCheckSpec(
-        "token_rate", asset=ASSET, description="tokens per second of audio as the tokeniser produces them"
-    ),
-    dg.AssetCheckSpec("reference_wer", asset=ASSET, description="WER against reference transcripts, where they exist"),
-    dg.AssetCheckSpec("speaker_folder_available", asset=ASSET, description="the speaker folder could be listed"),
+    _spec("files_conserved", "listed files = JSONL rows + error records, each id once", blocking=True),
+    _spec("speech_has_transcript", "no empty transcription for audio that is not silent"),
+    _spec("token_rate", "tokens per second of audio as the tokeniser produces them"),
+    _spec("reference_wer", "WER against reference transcripts, where they exist"),
+    _spec("speaker_folder_available", "the speaker folder could be listed"),
 ]
+SEVERITY = {"reference_wer": dg.AssetCheckSeverity.WARN}  # the others: ERROR
+FAILURES_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("speaker", "string", description="the partition"),
+        dg.TableColumn("file", "string", description="file id, or the folder"),
+        dg.TableColumn("reason", "string"),
+    ]
+)
 
 
 class DatasetQuality(dg.ConfigurableResource):
@@ -57,79 +83,142 @@ class SpeakerOutput:
     errors: Path | None
 
 
+@dataclass
+class Verdict:
+    """One check on one speaker: what failed (file, reason) and the figures, as numbers."""
+
+    summary: str
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    figures: dict[str, float | int | None] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _result(name: str, failures: dict[str, list[str]], figures: dict[str, dict], severity=dg.AssetCheckSeverity.ERROR):
-    failing = {speaker: ids for speaker, ids in failures.items() if ids}
-    lines = [f"{speaker}: {', '.join(ids[:20])}{' …' if len(ids) > 20 else ''}" for speaker, ids in failing.items()]
-    return dg.AssetCheckResult(
-        check_name=name,
+def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens_per_second: float) -> dict[str, Verdict]:
+    """Every check's verdict on one speaker's written output."""
+    folder_error = out.listing.attrs.get("folder_error")
+    if out.jsonl is None or folder_error:
+        why = folder_error or "the speaker folder could not be listed"
+        unchecked = Verdict(f"not checked: {why}", [(out.speaker, why)])
+        verdicts = {spec.name: unchecked for spec in CHECK_SPECS}
+        verdicts["speaker_folder_available"] = Verdict(f"unavailable: {why}", [(out.speaker, why)], {"available": 0})
+        return verdicts
+
+    rows, errors = _read_jsonl(out.jsonl), _read_jsonl(out.errors)
+    listed = Counter(out.listing["id"])
+    written = Counter([r["id"] for r in rows] + [e["id"] for e in errors])
+    conserved = [(i, "listed, but neither a JSONL row nor an error record") for i in sorted(set(listed) - set(written))]
+    conserved += [(i, "written but not listed") for i in sorted(set(written) - set(listed))]
+    conserved += [(i, f"written {n} times") for i, n in sorted(written.items()) if n > 1]
+    verdicts = {
+        "files_conserved": Verdict(
+            f"{len(conserved)} files not conserved" if conserved else "every listed file written once",
+            conserved,
+            {"listed": sum(listed.values()), "rows": len(rows), "errors": len(errors)},
+        ),
+        "speaker_folder_available": Verdict("listed", figures={"available": 1}),
+    }
+
+    if "rms_dbfs" in out.transcripts.columns:
+        loudness = dict(zip(out.transcripts["id"], out.transcripts["rms_dbfs"]))
+        loud = [r for r in rows if loudness[r["id"]] > quality.silence_dbfs]
+        empty = [
+            (r["id"], f"empty transcription at {loudness[r['id']]:.1f} dBFS")
+            for r in loud
+            if not r["transcription"].strip()
+        ]
+        verdicts["speech_has_transcript"] = Verdict(
+            f"{len(empty)} audible files without words" if empty else "every audible file has words",
+            empty,
+            {"non_silent": len(loud), "empty_transcripts": len(empty)},
+        )
+    else:  # a transcriptions table from a version without loudness: this check cannot run
+        why = "transcriptions has no rms_dbfs column (an older version made it): rematerialise it"
+        verdicts["speech_has_transcript"] = Verdict(why, [(out.speaker, why)])
+
+    seconds_of = dict(zip(out.listing["id"], out.listing["duration_s"]))
+    off_rate, total_tokens, total_seconds = [], 0, 0.0
+    for r in rows:
+        seconds = float(seconds_of[r["id"]])
+        expected = tokens_per_second * seconds
+        if abs(len(r["token_array"]) - expected) > 1 + quality.token_rate_tolerance * expected:
+            off_rate.append((r["id"], f"{len(r['token_array'])} tokens for {seconds:.2f} s (expected {expected:.0f})"))
+        total_tokens += len(r["token_array"])
+        total_seconds += seconds
+    verdicts["token_rate"] = Verdict(
+        f"{len(off_rate)} files off the token rate" if off_rate else "every file at the token rate",
+        off_rate,
+        {"tokens_per_second": round(total_tokens / total_seconds, 3) if total_seconds else None},
+    )
+
+    reference_of = dict(zip(out.listing["id"], out.listing["reference_text"]))
+    pairs = [(reference_of[r["id"]], r["transcription"]) for r in rows]
+    pairs = [(ref, hyp) for ref, hyp in pairs if isinstance(ref, str) and ref.strip()]
+    wer = word_error_rate([r for r, _ in pairs], [h for _, h in pairs]) if pairs else None
+    too_high = wer is not None and wer > quality.max_wer
+    verdicts["reference_wer"] = Verdict(
+        "no reference transcripts" if wer is None else f"WER {wer:.3f} {'>' if too_high else '<='} {quality.max_wer}",
+        [(out.speaker, f"WER {wer:.3f} > {quality.max_wer}")] if too_high else [],
+        {"wer": None if wer is None else round(wer, 4), "files_with_reference": len(pairs)},
+    )
+    return verdicts
+
+
+def check_evaluation(speaker: str, check_name: str, verdict: Verdict) -> dg.AssetCheckEvaluation:
+    """The verdict as Dagster records it, on the speaker's partition.
+
+    An ``AssetCheckResult`` takes its partition from the step, so a step over several partitions (a
+    run covers up to 25 speakers) could only report one result per check, on no partition. An
+    ``AssetCheckEvaluation`` names its partition itself."""
+    spec = next(s for s in CHECK_SPECS if s.name == check_name)
+    metadata: dict[str, dg.RawMetadataValue] = {k: v for k, v in verdict.figures.items() if v is not None}
+    if verdict.failures:
+        shown = verdict.failures[:FAILURES_SHOWN]
+        metadata["failing_files"] = len(verdict.failures)
+        metadata["failures"] = dg.MetadataValue.table(
+            [dg.TableRecord({"speaker": speaker, "file": f, "reason": why}) for f, why in shown], schema=FAILURES_SCHEMA
+        )
+    return dg.AssetCheckEvaluation(
         asset_key=ASSET,
-        passed=not failing,
-        severity=severity,
-        metadata={"speakers": dg.MetadataValue.json(figures), **({"failures": "\n".join(lines)} if lines else {})},
+        check_name=check_name,
+        passed=verdict.passed,
+        metadata=metadata,
+        severity=SEVERITY.get(check_name, dg.AssetCheckSeverity.ERROR),
+        description=verdict.summary,
+        blocking=spec.blocking,
+        partition=speaker,
     )
 
 
-def evaluate(
-    outputs: list[SpeakerOutput], quality: DatasetQuality, tokens_per_second: float
-) -> list[dg.AssetCheckResult]:
-    conserved, speech, rate, wer, folders = {}, {}, {}, {}, {}
-    figures: dict[str, dict[str, dict]] = {k: {} for k in ("conserved", "speech", "rate", "wer", "folders")}
-    for out in outputs:
-        s = out.speaker
-        if out.jsonl is None:
-            folders[s] = [out.listing.attrs.get("folder_error", "unavailable")]
-            figures["folders"][s] = {"available": False}
-            continue
-        folders[s] = []
-        figures["folders"][s] = {"available": True}
-        rows, errors = _read_jsonl(out.jsonl), _read_jsonl(out.errors)
-        listed = Counter(out.listing["id"])
-        written = Counter([r["id"] for r in rows] + [e["id"] for e in errors])
-        conserved[s] = sorted(set(listed) ^ set(written)) + sorted(i for i, n in written.items() if n > 1)
-        figures["conserved"][s] = {"listed": sum(listed.values()), "rows": len(rows), "errors": len(errors)}
-
-        seconds_of = dict(zip(out.listing["id"], out.listing["duration_s"]))
-        reference_of = dict(zip(out.listing["id"], out.listing["reference_text"]))
-        if "rms_dbfs" in out.transcripts.columns:
-            loudness = dict(zip(out.transcripts["id"], out.transcripts["rms_dbfs"]))
-            loud = [r for r in rows if loudness[r["id"]] > quality.silence_dbfs]
-            speech[s] = [r["id"] for r in loud if not r["transcription"].strip()]
-            figures["speech"][s] = {"non_silent": len(loud), "empty_transcripts": len(speech[s])}
-        else:  # a transcriptions table from a version without loudness: this check cannot run
-            speech[s] = ["transcriptions has no rms_dbfs column (an older version made it): rematerialise it"]
-            figures["speech"][s] = {"non_silent": None, "empty_transcripts": None}
-
-        bad_rate, total_tokens, total_seconds = [], 0, 0.0
-        for r in rows:
-            seconds = float(seconds_of[r["id"]])
-            expected = tokens_per_second * seconds
-            if abs(len(r["token_array"]) - expected) > 1 + quality.token_rate_tolerance * expected:
-                bad_rate.append(r["id"])
-            total_tokens += len(r["token_array"])
-            total_seconds += seconds
-        rate[s] = bad_rate
-        figures["rate"][s] = {"tokens_per_second": round(total_tokens / total_seconds, 3) if total_seconds else None}
-
-        refs = [(reference_of[r["id"]], r["transcription"]) for r in rows]
-        refs = [(ref, hyp) for ref, hyp in refs if isinstance(ref, str) and ref.strip()]
-        speaker_wer = word_error_rate([r for r, _ in refs], [h for _, h in refs]) if refs else None
-        wer[s] = (
-            [f"WER {speaker_wer:.3f} > {quality.max_wer}"]
-            if speaker_wer is not None and speaker_wer > quality.max_wer
-            else []
+@dg.multi_asset_check(
+    specs=CHECK_SPECS,
+    name="merged_jsonl_quality",
+    can_subset=True,  # results are named per partition, not returned as the step's outputs
+    ins={"audio_files": dg.AssetIn("audio_files"), "transcriptions": dg.AssetIn("transcriptions")},
+)
+def merged_jsonl_quality(
+    context: dg.AssetCheckExecutionContext,
+    results_folder: ResultsFolder,
+    quality: DatasetQuality,
+    tokenizer: BestRqTokenizer,
+    audio_files: dict[str, pd.DataFrame],
+    transcriptions: dict[str, pd.DataFrame],
+):
+    """The checks of every speaker of the step, each result on its speaker's partition."""
+    selected = {key.name for key in context.selected_asset_check_keys}
+    for speaker in sorted(audio_files):
+        listing = audio_files[speaker]
+        jsonl, errors = results_folder.jsonl_path(speaker), results_folder.errors_path(speaker)
+        written = jsonl.is_file() and errors.is_file() and not listing.attrs.get("folder_error")
+        output = SpeakerOutput(
+            speaker, listing, transcriptions[speaker], jsonl if written else None, errors if written else None
         )
-        figures["wer"][s] = {
-            "files_with_reference": len(refs),
-            "wer": None if speaker_wer is None else round(speaker_wer, 4),
-        }
-    return [
-        _result("files_conserved", conserved, figures["conserved"]),
-        _result("speech_has_transcript", speech, figures["speech"]),
-        _result("token_rate", rate, figures["rate"]),
-        _result("reference_wer", wer, figures["wer"], severity=dg.AssetCheckSeverity.WARN),
-        _result("speaker_folder_available", folders, figures["folders"], severity=dg.AssetCheckSeverity.WARN),
-    ]
+        for name, verdict in evaluate_speaker(output, quality, tokenizer.tokens_per_second).items():
+            if name in selected:
+                yield check_evaluation(speaker, name, verdict)

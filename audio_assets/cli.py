@@ -21,6 +21,23 @@ from audio_assets.execution import start_step_launcher
 from audio_assets.partitions import range_tags, speaker_ranges
 from audio_assets.partitions import speakers as speakers_partitions
 from audio_assets.resources.audio import AudioRootUnavailable
+from audio_assets.speaker_keys import key_problem
+
+
+def refuse_impossible_keys(keys: Sequence[str]) -> None:
+    """Stop before any run when a key asked for can never name a speaker folder."""
+    problems = [f"{key!r}: {why}" for key in keys if (why := key_problem(key))]
+    if problems:
+        raise SystemExit("audio-assets: not a speaker folder name: " + "; ".join(problems))
+
+
+def possible_keys(instance: dg.DagsterInstance) -> list[str]:
+    """The registered keys, without those the sensor removes (added in the UI or over GraphQL)."""
+    keys = instance.get_dynamic_partitions(speakers_partitions.name)
+    for key in keys:
+        if why := key_problem(key):
+            print(f"partition {key!r} left out: {why} (the sensor removes it)", file=sys.stderr)
+    return [key for key in keys if key_problem(key) is None]
 
 
 def load_dotenv_like_dagster(folder: Path) -> None:
@@ -36,7 +53,13 @@ def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str
     from audio_assets.definitions import defs
 
     with dg.build_resources({"audio_library": defs.resources["audio_library"]}) as resources:
-        folders = resources.audio_library.speakers()
+        folders = []
+        for name in resources.audio_library.speakers():
+            problem = key_problem(name)
+            if problem:
+                print(f"speaker folder {name!r} skipped: {problem}; rename it to process it", file=sys.stderr)
+            else:
+                folders.append(name)
     known = set(instance.get_dynamic_partitions(speakers_partitions.name))
     new = [f for f in folders if f not in known]
     if new:
@@ -122,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "backfill":
         from audio_assets.graphql_client import launch_backfill, wait_for_backfill
 
+        refuse_impossible_keys(args.speakers)
         backfill_id = launch_backfill(args.url, args.speakers or None)
         print(f"backfill {backfill_id} launched: {args.url}/runs/b/{backfill_id}")
         if not args.wait:
@@ -136,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(folders)} speaker folders, {len(new)} newly registered: {', '.join(new) or '-'}")
         return 0
     if args.command == "materialize":
-        selected = args.speakers or instance.get_dynamic_partitions(speakers_partitions.name)
+        refuse_impossible_keys(args.speakers)
+        selected = args.speakers or possible_keys(instance)
         ok = materialize(instance, selected, _load_config(args.config))
         print_results(instance, selected)
         return 0 if ok else 1

@@ -10,7 +10,7 @@ import os
 import dagster as dg
 
 from audio_assets.assets import audio_files, merged_jsonl, tokens, transcriptions
-from audio_assets.checks import DatasetQuality
+from audio_assets.checks import DatasetQuality, merged_jsonl_quality
 from audio_assets.execution import build_executor
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.jobs import process_speakers
@@ -39,6 +39,7 @@ instance_folder = dg.EnvVar("DAGSTER_HOME").get_value("") or ".dagster_home"
 
 defs = dg.Definitions(
     assets=[audio_files, transcriptions, tokens, merged_jsonl],
+    asset_checks=[merged_jsonl_quality],
     jobs=[process_speakers],
     sensors=[audio_folder_sensor],
     resources={

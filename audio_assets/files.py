@@ -7,7 +7,7 @@ import contextlib
 import glob
 import hashlib
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +60,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not mkstemp: its files are 0600 whatever the umask, and a dataset must be readable by the
+    # training job's account as the umask allows (0644 under 022). O_EXCL keeps the name private.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

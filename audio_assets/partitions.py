@@ -5,8 +5,6 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from audio_assets.files import is_utf8
-
 # Multi-partition backfill policies are beta in Dagster 1.13; we rely on them knowingly (see below).
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
@@ -21,17 +19,6 @@ speaker_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-# Dagster refuses these in partition keys ("..." separates key ranges)
-_FORBIDDEN_IN_KEYS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")
-
-
-def key_problem(name: str) -> str | None:
-    """Why a folder name cannot be a speaker partition key, or None if it can."""
-    if not is_utf8(name):
-        return "the folder name is not valid UTF-8"
-    bad = [repr(s) for s in _FORBIDDEN_IN_KEYS if s in name]
-    return f"Dagster partition keys cannot contain {', '.join(bad)}" if bad else None
 
 
 def speaker_ranges(selected: Sequence[str], ordered: Sequence[str], max_per_run: int = MAX_SPEAKERS_PER_RUN):

@@ -8,7 +8,10 @@ read) and compares with the cursor:
 - a folder with anything modified less than ``settle_seconds`` ago is still being copied: it waits;
 - a folder that disappears is reported once (log + an observation on ``audio_files``); its partition
   and its results stay;
-- a name that cannot be a partition key is reported once and skipped; the rest go on;
+- a folder name that cannot be a speaker key (``speaker_keys.key_problem``) is reported once and
+  skipped; the rest go on;
+- a registered key that can never name a speaker folder (added in the UI or over GraphQL: empty, a
+  control character, a slash, ``..``) is removed, with the reason in the tick's log;
 - an AUDIO_ROOT that is unset or missing skips the tick with the reason (what to set, where).
 
 New speakers of one tick are contiguous keys, so they go into runs of up to MAX_SPEAKERS_PER_RUN
@@ -24,9 +27,10 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from audio_assets.jobs import process_speakers
-from audio_assets.partitions import key_problem, range_tags, speaker_ranges, speakers
+from audio_assets.partitions import range_tags, speaker_ranges, speakers
 from audio_assets.resources import AudioLibrary
 from audio_assets.resources.audio import AudioRootUnavailable, FolderState
+from audio_assets.speaker_keys import key_problem
 
 
 @dataclass
@@ -50,6 +54,7 @@ class TickPlan:
     settling: list[str]  # still being written: looked at again next tick
     vanished: list[str]  # folders that disappeared since the last tick
     rejected: dict[str, str]  # name → why it cannot be a key (first time seen)
+    remove: dict[str, str]  # registered key → why it can never name a speaker folder
     cursor: SensorCursor
 
 
@@ -63,7 +68,9 @@ def plan_tick(
 ) -> TickPlan:
     """What one tick should do; a pure function of what is on disk and in the instance."""
     add, run, settling, rejected = [], [], [], {}
-    seen = dict(cursor.seen)
+    remove = {key: why for key in sorted(registered) if (why := key_problem(key))}
+    registered = registered - set(remove)
+    seen = {key: digest for key, digest in cursor.seen.items() if key not in remove}
     for speaker, state in sorted(states.items()):
         problem = key_problem(speaker)
         if problem:
@@ -83,19 +90,19 @@ def plan_tick(
         elif previous != state.digest:
             run.append(speaker)
         seen[speaker] = state.digest
-    gone = sorted((registered | set(cursor.seen)) - set(states))
+    gone = sorted((registered | (set(cursor.seen) - set(remove))) - set(states))
     vanished = [s for s in gone if s not in cursor.missing]
     next_cursor = SensorCursor(
         seen=seen,
         missing=gone,
         rejected=sorted((set(cursor.rejected) & set(states)) | set(rejected)),
     )
-    return TickPlan(add, run, settling, vanished, rejected, next_cursor)
+    return TickPlan(add, run, settling, vanished, rejected, remove, next_cursor)
 
 
 def run_requests(plan: TickPlan, registered_order: list[str], states: Mapping[str, FolderState]) -> list[dg.RunRequest]:
     """Runs over consecutive speakers; the run key pins the folder fingerprints it was asked for."""
-    order = registered_order + plan.add
+    order = [key for key in registered_order if key not in plan.remove] + plan.add
     position = {key: i for i, key in enumerate(order)}
     requests = []
     for first, last in speaker_ranges(plan.run, order):
@@ -134,6 +141,8 @@ def build_audio_folder_sensor(minimum_interval_seconds: int = 30, settle_seconds
 
         for name, why in plan.rejected.items():
             context.log.warning(f"speaker folder {name!r} skipped: {why}; rename it to process it")
+        for key, why in plan.remove.items():
+            context.log.warning(f"partition {key!r} removed: it can never name a speaker folder ({why})")
         for speaker in plan.vanished:
             context.log.warning(f"speaker folder {speaker!r} disappeared from AUDIO_ROOT; its results are kept")
         if plan.settling:
@@ -144,7 +153,10 @@ def build_audio_folder_sensor(minimum_interval_seconds: int = 30, settle_seconds
         )
         return dg.SensorResult(
             run_requests=run_requests(plan, registered_order, states),
-            dynamic_partitions_requests=[speakers.build_add_request(plan.add)] if plan.add else [],
+            dynamic_partitions_requests=[
+                *([speakers.build_delete_request(list(plan.remove))] if plan.remove else []),
+                *([speakers.build_add_request(plan.add)] if plan.add else []),
+            ],
             asset_events=[
                 dg.AssetObservation(
                     asset_key="audio_files",

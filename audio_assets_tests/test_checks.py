@@ -1,18 +1,21 @@
-"""The data-quality checks on what merged_jsonl wrote, on small hand-made outputs."""
+"""The data-quality checks on what merged_jsonl wrote, on small hand-made outputs: one verdict per check
+and speaker, failures named file by file, figures as numbers."""
 
 import json
 
+import dagster as dg
 import pandas as pd
 import pytest
 
-from audio_assets.checks import DatasetQuality, SpeakerOutput, evaluate
+from audio_assets.checks import CHECK_SPECS, DatasetQuality, SpeakerOutput, check_evaluation, evaluate_speaker
 
 TOKENS_PER_SECOND = 25.0
 
 
-def output(tmp_path, rows: list[tuple[str, str, float]], with_loudness: bool = True) -> SpeakerOutput:
+def output(tmp_path, rows: list[tuple[str, str, float]], with_loudness: bool = True, extra_listed=()) -> SpeakerOutput:
     """One speaker whose files (id, transcription, rms_dbfs) are all 2 s long and were all written."""
-    listing = pd.DataFrame({"id": [i for i, _, _ in rows], "duration_s": 2.0, "reference_text": None, "error": None})
+    ids = [i for i, _, _ in rows] + list(extra_listed)
+    listing = pd.DataFrame({"id": ids, "duration_s": 2.0, "reference_text": None, "error": None})
     transcripts = pd.DataFrame({"id": [i for i, _, _ in rows], "text": [t for _, t, _ in rows]})
     if with_loudness:
         transcripts["rms_dbfs"] = [db for _, _, db in rows]
@@ -23,25 +26,54 @@ def output(tmp_path, rows: list[tuple[str, str, float]], with_loudness: bool = T
     return SpeakerOutput("s", listing, transcripts, jsonl, errors)
 
 
-def speech_check(tmp_path, rows, **kwargs):
-    results = evaluate([output(tmp_path, rows, **kwargs)], DatasetQuality(), TOKENS_PER_SECOND)
-    return next(r for r in results if r.check_name == "speech_has_transcript")
+def verdicts(out: SpeakerOutput):
+    return evaluate_speaker(out, DatasetQuality(), TOKENS_PER_SECOND)
 
 
 def test_silence_may_have_an_empty_transcript(tmp_path):
-    check = speech_check(tmp_path, [("s/a.flac", "hello there", -20.0), ("s/quiet.flac", "", -70.0)])
-    assert check.passed
-    assert check.metadata["speakers"].value == {"s": {"non_silent": 1, "empty_transcripts": 0}}
+    check = verdicts(output(tmp_path, [("s/a.flac", "hello there", -20.0), ("s/quiet.flac", "", -70.0)]))
+    assert check["speech_has_transcript"].passed
+    assert check["speech_has_transcript"].figures == {"non_silent": 1, "empty_transcripts": 0}
 
 
-def test_a_loud_file_without_words_fails(tmp_path):
-    check = speech_check(tmp_path, [("s/a.flac", "hello there", -20.0), ("s/loud.flac", " ", -30.0)])
-    assert not check.passed
-    assert check.metadata["failures"].value == "s: s/loud.flac"
+def test_a_loud_file_without_words_fails_and_is_named(tmp_path):
+    check = verdicts(output(tmp_path, [("s/a.flac", "hello there", -20.0), ("s/loud.flac", " ", -30.0)]))
+    assert check["speech_has_transcript"].failures == [("s/loud.flac", "empty transcription at -30.0 dBFS")]
 
 
 @pytest.mark.parametrize("text", ["hello", ""])
 def test_transcriptions_from_before_loudness_fail_the_check_with_the_remedy(tmp_path, text):
-    check = speech_check(tmp_path, [("s/a.flac", text, -20.0)], with_loudness=False)
-    assert not check.passed
-    assert "rematerialise it" in check.metadata["failures"].value
+    check = verdicts(output(tmp_path, [("s/a.flac", text, -20.0)], with_loudness=False))
+    [(_, why)] = check["speech_has_transcript"].failures
+    assert "rematerialise it" in why
+
+
+def test_a_listed_file_missing_from_the_output_is_not_conserved(tmp_path):
+    check = verdicts(output(tmp_path, [("s/a.flac", "hi", -20.0)], extra_listed=["s/lost.flac"]))
+    conserved = check["files_conserved"]
+    assert conserved.failures == [("s/lost.flac", "listed, but neither a JSONL row nor an error record")]
+    assert conserved.figures == {"listed": 2, "rows": 1, "errors": 0}
+
+
+def test_an_unavailable_folder_fails_every_check(tmp_path):
+    listing = pd.DataFrame(columns=["id", "duration_s", "reference_text", "error"])
+    listing.attrs["folder_error"] = "speaker folder 'gone' does not exist in AUDIO_ROOT '/a'"
+    check = verdicts(SpeakerOutput("gone", listing, None, None, None))
+    assert set(check) == {spec.name for spec in CHECK_SPECS}
+    assert not any(v.passed for v in check.values())
+    assert check["speaker_folder_available"].summary.startswith("unavailable: speaker folder 'gone' does not exist")
+
+
+def test_an_evaluation_is_on_its_speaker_with_a_table_of_failures(tmp_path):
+    check = verdicts(output(tmp_path, [("s/a.flac", "hi", -20.0)], extra_listed=["s/lost.flac"]))
+    evaluation = check_evaluation("s", "files_conserved", check["files_conserved"])
+    assert (evaluation.partition, evaluation.passed, evaluation.blocking) == ("s", False, True)
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["failing_files"].value == 1 and evaluation.metadata["listed"].value == 2
+    table = evaluation.metadata["failures"]
+    assert [c.name for c in table.schema.columns] == ["speaker", "file", "reason"]
+    assert [r.data for r in table.records] == [
+        {"speaker": "s", "file": "s/lost.flac", "reason": "listed, but neither a JSONL row nor an error record"}
+    ]
+    wer = check_evaluation("s", "reference_wer", check["reference_wer"])
+    assert wer.passed and wer.severity == dg.AssetCheckSeverity.WARN and "wer" not in wer.metadata  # no references

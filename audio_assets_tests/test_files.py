@@ -111,3 +111,21 @@ def test_encoding_of_errors_like_keys_is_one_to_one():
     stems = {safe_file_stem(k) for k in keys}
     assert len(stems) == len(keys)
     assert f"{safe_file_stem('p225.errors')}.jsonl" != f"{safe_file_stem('p225')}.errors.jsonl"
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test; the previous one comes back afterwards."""
+    previous = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(previous)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_are_as_readable_as_the_umask_allows(tmp_path, umask, mask, mode):
+    umask(mask)
+    target = tmp_path / "results" / "p1.jsonl"
+    atomic_write(target, lambda f: f.write(b"{}\n"))
+    assert os.stat(target).st_mode & 0o777 == mode
+    atomic_write(target, lambda f: f.write(b"[]\n"))  # a replacement too, not only a new file
+    assert os.stat(target).st_mode & 0o777 == mode and target.read_bytes() == b"[]\n"

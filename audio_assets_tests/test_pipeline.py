@@ -142,6 +142,22 @@ def test_every_materialisation_carries_throughput_metadata(pipeline):
         assert _metadata(pipeline.instance, "audio_files", speaker)["files"] == 3
 
 
+def test_every_table_reports_its_rows_and_columns(pipeline):
+    """The UI's row-count plot and column view: dagster/row_count and dagster/column_schema match the table."""
+    import pandas as pd
+
+    parquet = Path(pipeline.run_config["resources"]["parquet_io_manager"]["config"]["base_dir"])
+    for speaker in SPEAKERS:
+        for asset in ("audio_files", "transcriptions", "tokens"):
+            meta = _metadata(pipeline.instance, asset, speaker)
+            table = pd.read_parquet(parquet / asset / f"{speaker}.parquet")
+            assert [c.name for c in meta["dagster/column_schema"].columns] == list(table.columns)
+            assert meta["dagster/row_count"] == meta["dagster/partition_row_count"] == len(table) == 3
+        merged = _metadata(pipeline.instance, "merged_jsonl", speaker)
+        assert [c.name for c in merged["dagster/column_schema"].columns] == ["id", "transcription", "token_array"]
+        assert merged["dagster/row_count"] == 3
+
+
 def test_rematerialising_gives_byte_identical_jsonl(pipeline):
     before = {s: (pipeline.results_dir / f"{s}.jsonl").read_bytes() for s in SPEAKERS}
     again = run(pipeline.instance, pipeline.run_config, "p900", "p900")  # a single-speaker run this time
@@ -204,25 +220,26 @@ def test_gpu_pool_limit_of_one_serialises_the_siblings(tmp_path, corpus_dir, mod
         assert end_t <= start_k or end_k <= start_t, "with one GPU slot the siblings must not overlap"
 
 
-def check_evaluations(instance, run_id) -> dict[str, object]:
-    return {
-        e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
-        for e in instance.all_logs(run_id)
-        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    }
+def check_evaluations(instance, run_id) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """(check name, speaker partition) → the evaluation the run recorded."""
+    found = {}
+    for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = e.dagster_event.event_specific_data
+        assert (evaluation.check_name, evaluation.partition) not in found, "one result per check and speaker"
+        found[evaluation.check_name, evaluation.partition] = evaluation
+    return found
 
 
-def test_quality_checks_ran_and_passed(pipeline):
+CHECKS = {"files_conserved", "speech_has_transcript", "token_rate", "reference_wer", "speaker_folder_available"}
+
+
+def test_quality_checks_ran_and_passed_on_each_speaker(pipeline):
     evaluations = check_evaluations(pipeline.instance, pipeline.result.run_id)
-    assert set(evaluations) == {
-        "files_conserved",
-        "speech_has_transcript",
-        "token_rate",
-        "reference_wer",
-        "speaker_folder_available",
-    }
-    assert all(e.passed for e in evaluations.values()), {k: e.metadata for k, e in evaluations.items()}
-    conserved = evaluations["files_conserved"].metadata["speakers"].value
-    assert conserved == {s: {"listed": 3, "rows": 3, "errors": 0} for s in SPEAKERS}
-    wer = evaluations["reference_wer"].metadata["speakers"].value
-    assert all(wer[s]["files_with_reference"] == 3 and wer[s]["wer"] <= 0.4 for s in SPEAKERS)
+    assert set(evaluations) == {(check, speaker) for check in CHECKS for speaker in SPEAKERS}
+    assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items()}
+    for speaker in SPEAKERS:
+        conserved = evaluations["files_conserved", speaker].metadata
+        assert (conserved["listed"].value, conserved["rows"].value, conserved["errors"].value) == (3, 3, 0)
+        wer = evaluations["reference_wer", speaker].metadata
+        assert wer["files_with_reference"].value == 3 and isinstance(wer["wer"].value, float)
+        assert wer["wer"].value <= 0.4

@@ -7,25 +7,27 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
+from audio_assets.assets.table_metadata import schema, table_metadata
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.progress import Progress
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
 from audio_assets.resources.audio import AudioFile, AudioRootUnavailable, UnsafePath
 from audio_assets.speech import audio
 
-COLUMNS = [
-    "id",
-    "size_bytes",
-    "sha256",
-    "duration_s",
-    "sample_rate",
-    "channels",
-    "frames",
-    "format",
-    "subtype",
-    "reference_text",
-    "error",
-]
+SCHEMA = schema(
+    id=("string", "<speaker>/<path inside the speaker folder>"),
+    size_bytes=("int", "file size"),
+    sha256=("string", "of the file's bytes: the steps after this one read exactly this content"),
+    duration_s=("float", "seconds of audio"),
+    sample_rate=("int", "Hz"),
+    channels=("int", ""),
+    frames=("int", "samples per channel"),
+    format=("string", "container (FLAC, WAV, ...)"),
+    subtype=("string", "sample encoding (PCM_16, ...)"),
+    reference_text=("string", "reference transcript, where one exists"),
+    error=("string", "why the file cannot be used; empty when it can"),
+)
+COLUMNS = [column.name for column in SCHEMA.columns]
 
 
 def describe(library: AudioLibrary, f: AudioFile) -> dict:
@@ -118,6 +120,7 @@ def audio_files(
                 "with_reference_text": int(readable["reference_text"].notna().sum()),
                 "wall_seconds": wall,
                 "sample_rates": ", ".join(str(r) for r in sorted(readable["sample_rate"].unique())),
+                **table_metadata(len(table), SCHEMA),
             },
             partition_key=speaker,
         )

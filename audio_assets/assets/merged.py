@@ -5,10 +5,16 @@ import statistics
 import dagster as dg
 import pandas as pd
 
-from audio_assets.checks import CHECK_SPECS, DatasetQuality, SpeakerOutput, evaluate
+from audio_assets.assets.table_metadata import schema, table_metadata
 from audio_assets.files import ERRORS_SUFFIX
 from audio_assets.partitions import speaker_backfill_policy, speakers
-from audio_assets.resources import BestRqTokenizer, ResultsFolder
+from audio_assets.resources import ResultsFolder
+
+JSONL_SCHEMA = schema(
+    id=("string", "<speaker>/<path inside the speaker folder>"),
+    transcription=("string", "Whisper's text"),
+    token_array=("list<int>", "discrete audio token ids"),
+)
 
 
 def merge_speaker(
@@ -61,32 +67,28 @@ def _by_id(step: str, table: pd.DataFrame, value: str) -> dict[str, tuple]:
     backfill_policy=speaker_backfill_policy,
     group_name="speech_dataset",
     kinds={"json"},
-    check_specs=CHECK_SPECS,
 )
 def merged_jsonl(
     context: dg.AssetExecutionContext,
     results_folder: ResultsFolder,
-    quality: DatasetQuality,
-    tokenizer: BestRqTokenizer,
     audio_files: dict[str, pd.DataFrame],
     transcriptions: dict[str, pd.DataFrame],
     tokens: dict[str, pd.DataFrame],
 ) -> dg.MaterializeResult:
     """{"id", "transcription", "token_array"} per file, replaced atomically; unusable files go to
-    results/{speaker}.errors.jsonl with their reason. A speaker whose folder is unavailable is skipped
-    and its previous results are kept."""
-    outputs = []
+    results/{speaker}.errors.jsonl with their reason. A speaker whose folder is unavailable is skipped:
+    its previous results, if any, are kept, and its checks fail."""
     for speaker in sorted(context.partition_keys):
         listing = audio_files[speaker]
         folder_error = listing.attrs.get("folder_error")
         if folder_error:
             previous = results_folder.jsonl_path(speaker)
-            context.log.warning(f"{speaker}: speaker folder unavailable ({folder_error}); kept {previous}")
+            kept = f"kept {previous}" if previous.is_file() else "there are no earlier results"
+            context.log.warning(f"{speaker}: speaker folder unavailable ({folder_error}); nothing written, {kept}")
             context.add_asset_metadata(
-                {"folder_error": folder_error, "status": "skipped; previous results kept", "path": str(previous)},
+                {"status": f"speaker folder unavailable: nothing written, {kept}", "folder_error": folder_error},
                 partition_key=speaker,
             )
-            outputs.append(SpeakerOutput(speaker, listing, None, None, None))
             continue
         records, errors = merge_speaker(listing, transcriptions[speaker], tokens[speaker])
         written = results_folder.write_jsonl(speaker, records)
@@ -95,6 +97,7 @@ def merged_jsonl(
             context.log.warning(f"{speaker}: {e['id']}: {e['error']}")
         context.add_asset_metadata(
             {
+                **table_metadata(written["lines"], JSONL_SCHEMA),
                 "rows": written["lines"],
                 "errors": len(errors),
                 "path": dg.MetadataValue.path(written["path"]),
@@ -106,8 +109,7 @@ def merged_jsonl(
             },
             partition_key=speaker,
         )
-        outputs.append(SpeakerOutput(speaker, listing, transcriptions[speaker], written["path"], error_file["path"]))
-    return dg.MaterializeResult(check_results=evaluate(outputs, quality, tokenizer.tokens_per_second))
+    return dg.MaterializeResult()
 
 
 def _cell(text: str) -> str:

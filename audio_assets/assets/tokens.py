@@ -5,12 +5,21 @@ import numpy as np
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
+from audio_assets.assets.table_metadata import schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer
 
 COLUMNS = ["token_ids", "n_tokens"]
+SCHEMA = schema(
+    id=("string", "<speaker>/<path inside the speaker folder>"),
+    sha256=("string", "of the content tokenised (the listing's)"),
+    token_ids=("list<int>", "discrete audio token ids"),
+    n_tokens=("int", "number of tokens"),
+    settings=("string", "fingerprint of the tokeniser settings; rows are reused only with the same"),
+    error=("string", "why the file has no tokens; empty when it has them"),
+)
 
 
 @dg.asset(
@@ -60,6 +69,7 @@ def tokens(
                 "distinct_codes": distinct,
                 "codebook_fingerprint": quantizer.fingerprint,
                 "device": quantizer.device,
+                **table_metadata(len(table), SCHEMA),
             },
             partition_key=speaker,
         )

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
+from audio_assets.assets.table_metadata import schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
@@ -13,6 +14,18 @@ from audio_assets.resources import AudioLibrary, WhisperResource
 from audio_assets.speech import audio
 
 COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
+SCHEMA = schema(
+    id=("string", "<speaker>/<path inside the speaker folder>"),
+    sha256=("string", "of the content transcribed (the listing's)"),
+    text=("string", "Whisper's transcript"),
+    language=("string", "language code, detected or as configured"),
+    avg_logprob=("float", "mean log-probability of the decoded tokens"),
+    no_speech_prob=("float", "Whisper's probability that there is no speech"),
+    compression_ratio=("float", "gzip ratio of the text; high values mean repetition loops"),
+    rms_dbfs=("float", "loudness of the audio Whisper heard"),
+    settings=("string", "fingerprint of the model settings; rows are reused only with the same"),
+    error=("string", "why the file has no transcript; empty when it has one"),
+)
 
 
 @dg.asset(
@@ -57,5 +70,8 @@ def transcriptions(
     computed = any(s["computed"] for s in stats.values())
     described = whisper.engine().description if computed else {"backend": whisper.backend, "model": whisper.model}
     for speaker in sorted(tables):
-        context.add_asset_metadata({**stats[speaker], **described, "settings": fingerprint}, partition_key=speaker)
+        context.add_asset_metadata(
+            {**stats[speaker], **described, "settings": fingerprint, **table_metadata(len(tables[speaker]), SCHEMA)},
+            partition_key=speaker,
+        )
     return tables

@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from audio_assets.files import is_utf8
+from audio_assets.speaker_keys import key_problem
 
 
 class UnsafePath(ValueError):
@@ -100,8 +101,9 @@ class AudioLibrary(dg.ConfigurableResource):
         return self._speaker_dir(speaker, self.root_path())
 
     def _speaker_dir(self, speaker: str, root: Path) -> Path:
-        if not speaker or speaker in (".", "..") or "/" in speaker or "\\" in speaker or "\0" in speaker:
-            raise UnsafePath(f"speaker {speaker!r} is not a plain folder name")
+        problem = key_problem(speaker)
+        if problem:
+            raise UnsafePath(f"{speaker!r} cannot be a speaker folder: {problem}")
         folder = (root / speaker).resolve()
         if not folder.is_relative_to(root):
             raise UnsafePath(f"speaker folder {speaker!r} resolves outside AUDIO_ROOT")

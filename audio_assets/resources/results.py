@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from audio_assets.files import atomic_write, safe_file_stem
+from audio_assets.files import ERRORS_SUFFIX, atomic_write, safe_file_stem
 
 
 def jsonl_line(record: Mapping) -> bytes:
@@ -26,6 +26,9 @@ class ResultsFolder(dg.ConfigurableResource):
 
     def jsonl_path(self, speaker: str, suffix: str = ".jsonl") -> Path:
         return Path(self.path).expanduser().resolve() / f"{safe_file_stem(speaker)}{suffix}"
+
+    def errors_path(self, speaker: str) -> Path:
+        return self.jsonl_path(speaker, ERRORS_SUFFIX + ".jsonl")
 
     def write_jsonl(self, speaker: str, records: Iterable[Mapping], suffix: str = ".jsonl") -> dict[str, Any]:
         """Replace results/{speaker}{suffix} in one step; return its path, size, line count and sha256."""
