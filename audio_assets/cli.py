@@ -135,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("materialize", "backfill"):
+        refuse_impossible_keys(args.speakers)
     if args.command == "corpus":
         from audio_assets.corpus import make_corpus
 
@@ -145,7 +147,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "backfill":
         from audio_assets.graphql_client import launch_backfill, wait_for_backfill
 
-        refuse_impossible_keys(args.speakers)
         backfill_id = launch_backfill(args.url, args.speakers or None)
         print(f"backfill {backfill_id} launched: {args.url}/runs/b/{backfill_id}")
         if not args.wait:
@@ -160,7 +161,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(folders)} speaker folders, {len(new)} newly registered: {', '.join(new) or '-'}")
         return 0
     if args.command == "materialize":
-        refuse_impossible_keys(args.speakers)
         selected = args.speakers or possible_keys(instance)
         ok = materialize(instance, selected, _load_config(args.config))
         print_results(instance, selected)

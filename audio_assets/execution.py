@@ -27,6 +27,10 @@ PRELOAD_MODULES = [
     "dagster_postgres",
     "audio_assets.forkserver_imports",
 ]
+# The model steps read and write shared storage (NFS, object-store mounts) for minutes: an I/O error
+# there is often gone a few seconds later. One bad file never fails a step (it becomes an error record).
+MODEL_STEP_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
 # Each executor reads its own tag and ignores the others': dagster-celery routes the step to the gpu
 # queue; dagster-k8s gives the step's pod one GPU and schedules it on a GPU node.
 GPU_STEP_TAGS = {

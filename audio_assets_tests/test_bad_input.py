@@ -214,3 +214,44 @@ def test_model_missing_offline_fails_before_any_file_is_read(tmp_path, corpus, c
         assert [f.step_key for f in failures] == ["audio_files"]
         assert "'small.en'" in str(failures[0].event_specific_data.error)
     assert not (tmp_path / "parquet").exists()  # no listing was written: the check came first
+
+
+def test_a_missing_speaker_folder_fails_its_own_checks_and_nothing_else(tmp_path, corpus, corpus_dir, model_cache):
+    """A registered speaker whose folder is gone, in the middle of a run of three: the two others are
+    written and pass; the missing one writes nothing, says so, and fails its checks on its partition."""
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        instance.add_dynamic_partitions("speakers", ["p900", "p900-gone", "p901"])
+        config = run_config_for(corpus_dir / "wav48_silence_trimmed", tmp_path, model_cache)
+        result = run(instance, config, "p900", "p901")
+        assert not result.success  # files_conserved is blocking: the run says something is wrong
+        failed_steps = {
+            e.dagster_event.step_key for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        }
+        assert failed_steps == {"merged_jsonl_quality"}
+        evaluations = check_evaluations(instance, result.run_id)
+        assert {k for k, e in evaluations.items() if not e.passed} == {
+            (name, "p900-gone")
+            for name in (
+                "files_conserved",
+                "speech_has_transcript",
+                "token_rate",
+                "reference_wer",
+                "speaker_folder_available",
+            )
+        }
+        gone = evaluations["speaker_folder_available", "p900-gone"]
+        assert gone.severity == dg.AssetCheckSeverity.ERROR and "does not exist" in gone.description
+        assert gone.metadata["failures"].records[0].data["file"] == "p900-gone"
+        [record] = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("merged_jsonl"), asset_partitions=["p900-gone"]), limit=1
+        ).records
+        metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        assert metadata["status"] == "speaker folder unavailable: nothing written, there are no earlier results"
+        assert "path" not in metadata
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [
+        "p900.errors.jsonl",
+        "p900.jsonl",
+        "p901.errors.jsonl",
+        "p901.jsonl",
+    ]

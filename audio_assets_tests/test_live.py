@@ -6,17 +6,23 @@ GraphQL, and a headless Chromium rendering the UI. Artifacts (the dagster dev lo
 """
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster._core.instance.ref import InstanceRef
 
 from audio_assets.corpus import make_corpus
 
 from .live_dagster import PROJECT, DagsterDev, wait_for
+from .test_pipeline import run, run_config_for
 
 ARTIFACTS = PROJECT / "test-artifacts"
 AWKWARD = "Zoë, speaker two"  # a space, a comma and non-ASCII in one partition key
@@ -134,6 +140,56 @@ def test_backfill_over_three_speakers_from_the_command_line(live):
     assert (live.results / "p911.jsonl").read_bytes() == before  # same input, same bytes
 
 
+LAUNCH_CHECK = """mutation($partition: String!) {
+  launchRun(executionParams: {
+    selector: {repositoryLocationName: "audio_assets", repositoryName: "__repository__", jobName: "__ASSET_JOB",
+               assetSelection: [], assetCheckSelection: [{assetKey: {path: ["merged_jsonl"]}, name: "files_conserved"}]}
+    executionMetadata: {tags: [{key: "dagster/partition", value: $partition}]}
+  }) { __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } }
+}"""
+
+
+def test_a_check_runs_again_alone_from_the_ui(live):
+    """The Checks tab's "Execute" for one speaker: only that check runs, on that partition, nothing else."""
+    launched = live.dev.query(LAUNCH_CHECK, {"partition": "p911"})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    wait_for(lambda: live.dev.query(RUN_STATUS, {"id": run_id})["runOrError"]["status"] in TERMINAL, 180)
+    assert live.dev.query(RUN_STATUS, {"id": run_id})["runOrError"]["status"] == "SUCCESS"
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(live.dev.env["DAGSTER_HOME"]))
+    evaluations = [
+        e.dagster_event.event_specific_data
+        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    ]
+    assert [(e.check_name, e.partition, e.passed) for e in evaluations] == [("files_conserved", "p911", True)]
+    assert not instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+
+
+RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+ADD_PARTITION = """mutation($key: String!) {
+  addDynamicPartition(repositorySelector: {repositoryLocationName: "audio_assets", repositoryName: "__repository__"},
+                      partitionsDefName: "speakers", partitionKey: $key) { __typename }
+}"""
+IMPOSSIBLE_KEYS = ["", "a\nb", "tab\there", ".", "..", "a/b", "../../tmp/evil", "/tmp/abs", "p910/../p911", "x" * 5000]
+
+
+def test_impossible_keys_added_in_the_ui_are_removed_and_backfills_still_work(live):
+    """Keys a user adds by hand ("Add partition", GraphQL) that can never name a folder: the next tick
+    deletes them, saying why, and a backfill over all partitions (the UI's Materialize all) succeeds."""
+    for key in IMPOSSIBLE_KEYS:
+        added = live.dev.query(ADD_PARTITION, {"key": key})["addDynamicPartition"]
+        assert added["__typename"] == "AddDynamicPartitionSuccess", (key[:20], added)
+    wait_for(lambda: not set(IMPOSSIBLE_KEYS) & set(partition_keys(live)), 60, what="the sensor to remove them")
+    assert set(partition_keys(live)) >= {"p910", "p911", AWKWARD}
+    assert "partition '../../tmp/evil' removed: it can never name a speaker folder" in live.dev.log_path.read_text()
+    cli = Path(sys.executable).parent / "audio-assets"
+    done = subprocess.run(
+        [str(cli), "backfill", "--url", live.dev.url, "--wait"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not Path("/tmp/evil").exists() and not Path("/tmp/abs").exists()
+
+
 def test_ui_shows_the_asset_graph_and_the_partitions(live):
     from playwright.sync_api import sync_playwright
 
@@ -156,6 +212,44 @@ def test_ui_shows_the_asset_graph_and_the_partitions(live):
         finally:
             browser.close()
     assert (ARTIFACTS / "asset-graph.png").stat().st_size > 10_000
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of a run's worker: the multiprocess executor's parent process, which launches the steps."""
+    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        if "parent process" in (event.message or ""):
+            return event.dagster_event.pid
+    return None
+
+
+def test_a_run_whose_worker_is_killed_is_retried_and_completes(live, tmp_path, model_cache):
+    """kill -9 of the run worker in the middle of transcriptions (an OOM kill, a lost node): the
+    instance's run retries launch the run again from its unfinished steps, with nobody touching it."""
+    make_corpus(tmp_path / "corpus", speakers=1, clips=24, first_speaker=915)  # ~8 s of transcription
+    shutil.copytree(tmp_path / "corpus" / "wav48_silence_trimmed" / "p915", live.audio_root / "p915")
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(live.dev.env["DAGSTER_HOME"]))
+
+    def transcribing():
+        for found in runs(live, dagster__partition="p915"):
+            steps = instance.all_logs(found["runId"], of_type=dg.DagsterEventType.STEP_START)
+            if any(e.dagster_event.step_key == "transcriptions" for e in steps):
+                return found["runId"]
+        return None
+
+    killed = wait_for(transcribing, 180, poll=0.2, what="the sensor's run of p915 to transcribe")
+    time.sleep(1.0)
+    os.kill(run_worker_pid(instance, killed), signal.SIGKILL)
+    [retry] = wait_for(lambda: runs(live, dagster__parent_run_id=killed), 120, what="the automatic retry")
+    [retry] = settled_runs(live, 300, dagster__parent_run_id=killed)
+    assert retry["status"] == "SUCCESS"
+    assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as clean:
+        clean.add_dynamic_partitions("speakers", ["p915"])
+        assert run(clean, run_config_for(live.audio_root, tmp_path, model_cache), "p915", "p915").success
+    assert (live.results / "p915.jsonl").read_bytes() == (tmp_path / "results" / "p915.jsonl").read_bytes()
+    assert len((live.results / "p915.jsonl").read_bytes().splitlines()) == 24
 
 
 def test_stops_cleanly(live):

@@ -41,8 +41,12 @@ class Harness:
             instance=self.instance, cursor=self.cursor, resources={"audio_library": AudioLibrary(root=str(self.root))}
         )
         result = self.sensor(context)
-        for request in result.dynamic_partitions_requests:
-            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        for request in result.dynamic_partitions_requests:  # as the daemon applies them
+            if isinstance(request, dg.DeleteDynamicPartitionsRequest):
+                for key in request.partition_keys:
+                    self.instance.delete_dynamic_partition(request.partitions_def_name, key)
+            else:
+                self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         self.cursor = result.cursor
         return result
 
@@ -169,3 +173,24 @@ def test_registered_but_never_materialised_folders_are_run(harness):
     result = harness.tick()
     assert added(result) == ["p2"]
     assert sorted(requested(result)) == [("p1", "p2")]
+
+
+def deleted(result: dg.SensorResult) -> list[str]:
+    return [
+        key
+        for request in result.dynamic_partitions_requests
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest)
+        for key in request.partition_keys
+    ]
+
+
+def test_registered_keys_that_cannot_be_folders_are_removed(harness):
+    """Keys added in the UI or over GraphQL that can never name a speaker folder: deleted on the next
+    tick, never run; good keys on either side of them still share one run."""
+    impossible = ["", "a\nb", "..", "../../tmp/evil", "/tmp/abs", "x" * 300]
+    harness.instance.add_dynamic_partitions("speakers", ["p1", *impossible])
+    result = harness.tick()
+    assert sorted(deleted(result)) == sorted(impossible)
+    assert requested(result) == [("p1", "p2")]  # p2 is new; the deleted keys no longer sit between them
+    assert harness.instance.get_dynamic_partitions("speakers") == ["p1", "p2"]
+    assert deleted(harness.tick()) == []

@@ -7,7 +7,7 @@ import pandas as pd
 
 from audio_assets.assets.batching import process_files
 from audio_assets.assets.table_metadata import schema, table_metadata
-from audio_assets.execution import GPU_STEP_TAGS
+from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, WhisperResource
@@ -34,6 +34,7 @@ SCHEMA = schema(
     io_manager_key="parquet_io_manager",
     pool="gpu",
     op_tags=GPU_STEP_TAGS,
+    retry_policy=MODEL_STEP_RETRY,
     group_name="speech_dataset",
     kinds={"pytorch", "parquet"},
 )
