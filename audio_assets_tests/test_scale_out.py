@@ -168,11 +168,11 @@ def test_steps_ran_in_the_workers_routed_by_queue(cluster, celery_run):
     pids = {}
     for event in instance.all_logs(celery_run, of_type=dg.DagsterEventType.STEP_START):
         pids[event.dagster_event.step_key] = event.dagster_event.pid
-    assert set(pids) == {"audio_files", "transcriptions", "tokens", "merged_jsonl"}
+    assert set(pids) == {"audio_files", "transcriptions", "tokens", "merged_jsonl", "merged_jsonl_quality"}
     gpu, cpu = cluster.workers["gpu"].pid, cluster.workers["cpu"].pid
     for step in ("transcriptions", "tokens"):
         assert gpu in ancestors(pids[step]), f"{step} did not run in the gpu worker"
-    for step in ("audio_files", "merged_jsonl"):
+    for step in ("audio_files", "merged_jsonl", "merged_jsonl_quality"):
         assert cpu in ancestors(pids[step]), f"{step} did not run in the default-queue worker"
     launches = [e for e in instance.all_logs(celery_run) if e.user_message.startswith("Submitting celery task")]
     assert any('"transcriptions" to queue "gpu"' in e.user_message for e in launches)

@@ -1,6 +1,7 @@
-"""One benchmark, three ways, same machine, same corpus: the old way, the raw engine, the pipeline.
+"""One benchmark, four ways, same machine, same corpus: the old way, the raw engine, the pipeline
+run from the CLI, and the pipeline as users run it, under the daemon.
 
-    .venv/bin/python benchmarks/pipeline.py [--speakers 10] [--clips 20]      (make bench)
+    .venv/bin/python benchmarks/pipeline.py [--speakers 40] [--clips 20]      (make bench)
 
 It synthesises N speakers × M clips of speech with known text (espeak-ng), then runs, each in a fresh
 Python process so that peak memory is its own:
@@ -9,7 +10,13 @@ Python process so that peak memory is its own:
               tokeniser one file at a time: the sequential shape of the Airflow pipeline this replaces;
 (b) engine:   the pipeline's own Whisper engine and tokeniser, batched, in one process, no Dagster;
 (c) pipeline: a fresh DAGSTER_HOME, partitions registered, every speaker materialised through Dagster's
-              multiprocess executor, JSONL written.
+              multiprocess executor, JSONL written;
+(d) daemon:   a fresh DAGSTER_HOME with the shipped instance config under ``dagster dev`` (webserver,
+              daemon, code server); once the UI answers, the corpus is copied into AUDIO_ROOT and the
+              sensor's runs go through the run queue. Timed from the UI answering to the last JSONL
+              (and to the first). Then a new 3-clip folder is dropped in: its latency to JSONL. Then
+              (d') the same corpus in a second fresh instance, the sensor stopped, registered and
+              launched as one UI backfill (GraphQL ``launchPartitionBackfill``, as *Materialize all*).
 
 Next to (c) it reports the pipeline's per-run fixed cost (one 1-clip speaker) and Dagster's own floor:
 the same graph, partitions, pool and executor with assets that do nothing (dagster_floor.py).
@@ -35,7 +42,9 @@ from pathlib import Path
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
-MODES = ("old", "engine", "pipeline")
+MODES = ("old", "engine", "pipeline", "daemon", "backfill")
+LABELS = {"old": "(a)", "engine": "(b)", "pipeline": "(c)", "daemon": "(d)", "backfill": "(d')"}
+SENSOR_INTERVAL, SENSOR_SETTLE = 5, 1  # seconds; the shipped defaults (30, 10) are for copies over a network
 EXTRA_MODES = ("engine+fallback",)  # figures for choosing a default, not part of the comparison
 
 
@@ -188,6 +197,196 @@ def run_pipeline(corpus: Path, cache: str) -> dict:
     return {"wall": wall, "audio_seconds": seconds, "texts": texts}
 
 
+class DagsterServices:
+    """``dagster dev`` on the project's workspace with a fresh instance (the shipped config) in ``work``,
+    started outside the project folder so that the project's .env does not choose the instance."""
+
+    def __init__(self, work: Path, audio_root: Path, cache: str):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        home = work / "home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text((PROJECT / ".dagster_home" / "dagster.yaml").read_text())
+        self.env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "AUDIO_ROOT": str(audio_root),
+            "RESULTS_DIR": str(work / "results"),
+            "PARQUET_DIR": str(work / "parquet"),
+            "XDG_CACHE_HOME": str(Path(cache).parent),
+            "AUDIO_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL),
+            "AUDIO_SETTLE_SECONDS": str(SENSOR_SETTLE),
+        }
+        self.work = work
+        self.process = None
+
+    def __enter__(self):
+        import signal
+        import urllib.request
+
+        dagster = str(Path(sys.executable).parent / "dagster")
+        self.process = subprocess.Popen(
+            [dagster, "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=self.work,
+            env=self.env,
+            stdout=open(self.work / "dagster-dev.log", "wb"),  # noqa: SIM115 - closed with the process
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: (
+                signal.signal(signal.SIGINT, signal.SIG_DFL),
+                signal.signal(signal.SIGTERM, signal.SIG_DFL),
+            ),
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/server_info", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit(f"dagster dev did not answer; see {self.work / 'dagster-dev.log'}")
+
+    def __exit__(self, *exc):
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _wait_for_results(results: Path, expected: dict[str, int], start: float, timeout: float = 3600) -> dict:
+    """Poll until every speaker's JSONL has its lines; seconds from ``start`` to the first and the last."""
+    from audio_assets.files import safe_file_stem
+
+    done: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(done) < len(expected):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {len(done)} of {len(expected)} speakers written")
+        for speaker, lines in expected.items():
+            path = results / f"{safe_file_stem(speaker)}.jsonl"
+            if speaker not in done and path.is_file() and len(path.read_bytes().splitlines()) == lines:
+                done[speaker] = time.perf_counter() - start
+        time.sleep(0.1)
+    return {"first": min(done.values()), "last": max(done.values())}
+
+
+def _texts(results: Path, speakers) -> dict[str, str]:
+    texts = {}
+    for speaker in speakers:
+        for line in (results / f"{speaker}.jsonl").read_text("utf-8").splitlines():
+            row = json.loads(line)
+            texts[row["id"]] = row["transcription"]
+    return texts
+
+
+def _clips_per_speaker(corpus: Path) -> dict[str, int]:
+    root = corpus / "wav48_silence_trimmed"
+    return {folder.name: len(list(folder.glob("*.flac"))) for folder in sorted(root.iterdir())}
+
+
+def run_daemon(corpus: Path, cache: str) -> dict:
+    """(d): the corpus copied into AUDIO_ROOT under a running dagster dev; then one more 3-clip folder."""
+    import shutil
+
+    from audio_assets.corpus import make_corpus
+
+    work = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
+    audio_root = work / "audio"
+    audio_root.mkdir()
+    late = work / "late"
+    make_corpus(late, speakers=1, clips=3, first_speaker=990)
+    expected = _clips_per_speaker(corpus)
+    with DagsterServices(work, audio_root, cache) as services:
+        start = time.perf_counter()  # the UI answers
+        for speaker in expected:
+            shutil.copytree(corpus / "wav48_silence_trimmed" / speaker, audio_root / speaker)
+        times = _wait_for_results(work / "results", expected, start)
+        dropped = time.perf_counter()
+        shutil.copytree(late / "wav48_silence_trimmed" / "p990", audio_root / "p990")
+        latency = _wait_for_results(work / "results", {"p990": 3}, dropped)["last"]
+        runs = _graphql(services.url, "{ runsOrError { ... on Runs { results { status } } } }")
+    statuses = [r["status"] for r in runs["runsOrError"]["results"]]
+    return {
+        "wall": times["last"],
+        "first_jsonl_seconds": times["first"],
+        "latency_3_clips_seconds": latency,
+        "latency_bound_seconds": SENSOR_INTERVAL + SENSOR_SETTLE + 10,
+        "runs": len(statuses),
+        "failed_runs": sum(s != "SUCCESS" for s in statuses),
+        "audio_seconds": _audio_seconds(corpus),
+        "texts": _texts(work / "results", expected),
+    }
+
+
+def run_backfill(corpus: Path, cache: str) -> dict:
+    """(d'): the corpus registered in a fresh instance, the sensor off, then one backfill over all of it."""
+    import shutil
+
+    from audio_assets.graphql_client import launch_backfill
+
+    work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
+    audio_root = work / "audio"
+    audio_root.mkdir()
+    expected = _clips_per_speaker(corpus)
+    with DagsterServices(work, audio_root, cache) as services:
+        origin, selector = _sensor_ids(services.url)
+        stopped = _graphql(
+            services.url,
+            """mutation($origin: String!, $selector: String!) {
+                 stopSensor(jobOriginId: $origin, jobSelectorId: $selector) { __typename } }""",
+            {"origin": origin, "selector": selector},
+        )
+        assert stopped["stopSensor"]["__typename"] == "StopSensorMutationResult", stopped
+        for speaker in expected:
+            shutil.copytree(corpus / "wav48_silence_trimmed" / speaker, audio_root / speaker)
+        for speaker in expected:
+            _graphql(
+                services.url,
+                """mutation($key: String!) { addDynamicPartition(repositorySelector: {repositoryLocationName:
+                   "audio_assets", repositoryName: "__repository__"}, partitionsDefName: "speakers",
+                   partitionKey: $key) { __typename } }""",
+                {"key": speaker},
+            )
+        start = time.perf_counter()  # the user clicks Launch
+        launch_backfill(services.url, None)
+        times = _wait_for_results(work / "results", expected, start)
+    return {
+        "wall": times["last"],
+        "first_jsonl_seconds": times["first"],
+        "audio_seconds": _audio_seconds(corpus),
+        "texts": _texts(work / "results", expected),
+    }
+
+
+def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    from audio_assets.graphql_client import graphql
+
+    return graphql(url, query, variables)
+
+
+def _sensor_ids(url: str) -> tuple[str, str]:
+    data = _graphql(
+        url,
+        """{ sensorOrError(sensorSelector: {repositoryLocationName: "audio_assets", repositoryName:
+             "__repository__", sensorName: "audio_folder_sensor"}) {
+               ... on Sensor { jobOriginId sensorState { selectorId } } } }""",
+    )["sensorOrError"]
+    return data["jobOriginId"], data["sensorState"]["selectorId"]
+
+
+def _audio_seconds(corpus: Path) -> float:
+    import soundfile
+
+    return sum(soundfile.info(str(p)).duration for p in (corpus / "wav48_silence_trimmed").rglob("*.flac"))
+
+
 def fresh_instance(work: Path):
     import dagster as dg
 
@@ -214,6 +413,8 @@ def run_mode(mode: str, corpus: Path, cache: str) -> None:
             "old": run_old,
             "engine": run_engine,
             "pipeline": run_pipeline,
+            "daemon": run_daemon,
+            "backfill": run_backfill,
             "engine+fallback": lambda c, k: run_engine(c, k, temperature_fallback=True),
         }
         result = runners[mode](corpus, cache)
@@ -239,7 +440,7 @@ def _child(*args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speakers", type=int, default=10)
+    parser.add_argument("--speakers", type=int, default=40)
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--fallback", action="store_true", help="also measure the engine with temperature fallback")
     parser.add_argument("--only", choices=MODES, action="append", help="run just these modes (repeatable)")
@@ -283,12 +484,20 @@ def main() -> None:
             r["files_per_second"] = r["files"] / r["wall"]
             r["audio_seconds_per_wall_second"] = r["audio_seconds"] / r["wall"]
             figures[mode] = r
-            label = f"({'abc'[MODES.index(mode)]})" if mode in MODES else "   "
+            label = LABELS.get(mode, "   ")
             print(
-                f"{label} {mode:15s} {r['files']:4d} files in {r['wall']:7.1f} s: "
+                f"{label:4s} {mode:15s} {r['files']:4d} files in {r['wall']:7.1f} s: "
                 f"{r['files_per_second']:6.2f} files/s, {r['audio_seconds_per_wall_second']:6.1f}× real time, "
                 f"peak memory {r['peak_memory_mb']:.0f} MB, WER {r['wer']:.3f}"
             )
+            if "first_jsonl_seconds" in r:
+                print(f"         first JSONL after {r['first_jsonl_seconds']:.1f} s")
+            if "latency_3_clips_seconds" in r:
+                print(
+                    f"         a new 3-clip folder → its JSONL in {r['latency_3_clips_seconds']:.1f} s "
+                    f"(bound: interval {SENSOR_INTERVAL} s + settle {SENSOR_SETTLE} s + 10 s = "
+                    f"{r['latency_bound_seconds']} s); {r['runs']} runs, {r['failed_runs']} failed"
+                )
         ratios = {}
         if {"pipeline", "engine"} <= set(figures):
             ratios["pipeline_vs_engine"] = (
@@ -297,6 +506,10 @@ def main() -> None:
             print(f"(c)/(b) = {ratios['pipeline_vs_engine']:.3f}")
             gap = figures["pipeline"]["wall"] - figures["engine"]["wall"]
             print(f"    (c) − (b) = {gap:.1f} s, of which Dagster's floor {figures['dagster_floor_seconds']:.1f} s")
+        for mode, key in (("daemon", "pipeline_daemon_vs_engine"), ("backfill", "pipeline_backfill_vs_engine")):
+            if {mode, "engine"} <= set(figures):
+                ratios[key] = figures[mode]["files_per_second"] / figures["engine"]["files_per_second"]
+                print(f"{LABELS[mode]}/(b) = {ratios[key]:.3f}")
         if {"pipeline", "old"} <= set(figures):
             ratios["pipeline_vs_old"] = figures["pipeline"]["files_per_second"] / figures["old"]["files_per_second"]
             ratios["wer_pipeline_minus_old"] = figures["pipeline"]["wer"] - figures["old"]["wer"]
