@@ -32,6 +32,8 @@ executor = build_executor(
 audio_folder_sensor = build_audio_folder_sensor(
     minimum_interval_seconds=int(dg.EnvVar("AUDIO_SENSOR_INTERVAL_SECONDS").get_value("30")),
     settle_seconds=float(dg.EnvVar("AUDIO_SETTLE_SECONDS").get_value("10")),
+    first_run_files=int(dg.EnvVar("AUDIO_FIRST_RUN_FILES").get_value("2000")),
+    run_files=int(dg.EnvVar("AUDIO_RUN_FILES").get_value("2000")),
 )
 # AUDIO_ROOT has no default: unset, the sensor skips saying so and a run fails at its first step.
 # The intermediate tables belong to the instance that records them, so they live in its folder.

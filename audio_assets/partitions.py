@@ -1,7 +1,8 @@
 """One partition per speaker folder under AUDIO_ROOT; keys are added by the sensor or the CLI."""
 
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -21,21 +22,34 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-def speaker_ranges(selected: Sequence[str], ordered: Sequence[str], max_per_run: int = MAX_SPEAKERS_PER_RUN):
+def speaker_ranges(
+    selected: Sequence[str],
+    ordered: Sequence[str],
+    max_per_run: int = MAX_SPEAKERS_PER_RUN,
+    files: Mapping[str, int] | None = None,
+    file_budgets: Sequence[float] = (math.inf,),
+) -> list[tuple[str, str]]:
     """Split selected keys into runs of consecutive registered keys (a run covers a key range).
 
-    ``ordered`` is the instance's order of the dynamic partition keys; returns (first, last) pairs.
+    ``ordered`` is the instance's order of the dynamic partition keys; returns (first, last) pairs. With
+    ``files`` (key → audio files), run i also stops growing before it would hold more than
+    ``file_budgets[i]`` files (the last budget repeats); a speaker bigger than that gets a run alone.
     """
     index = {key: i for i, key in enumerate(ordered)}
     missing = [k for k in selected if k not in index]
     if missing:
         raise KeyError(f"not registered as speaker partitions: {', '.join(missing)}")
     ranges: list[tuple[int, int]] = []
+    in_run = 0  # files in the last range
     for pos in sorted({index[k] for k in selected}):
-        if ranges and ranges[-1][1] == pos - 1 and pos - ranges[-1][0] < max_per_run:
+        size = files[ordered[pos]] if files is not None else 0
+        budget = file_budgets[min(len(ranges) - 1, len(file_budgets) - 1)] if ranges else 0
+        if ranges and ranges[-1][1] == pos - 1 and pos - ranges[-1][0] < max_per_run and in_run + size <= budget:
             ranges[-1] = (ranges[-1][0], pos)
+            in_run += size
         else:
             ranges.append((pos, pos))
+            in_run = size
     return [(ordered[a], ordered[b]) for a, b in ranges]
 
 

@@ -14,8 +14,10 @@ read) and compares with the cursor:
   control character, a slash, ``..``) is removed, with the reason in the tick's log;
 - an AUDIO_ROOT that is unset or missing skips the tick with the reason (what to set, where).
 
-New speakers of one tick are contiguous keys, so they go into runs of up to MAX_SPEAKERS_PER_RUN
-speakers: one model load per run, not per speaker.
+New speakers of one tick are contiguous keys, so they share runs: one model load per run, not per
+speaker. Runs are sized by files, not by speakers (25 folders of 3 clips and 25 of 2,000 are very
+different runs): each run holds up to ``run_files`` files, and the first run of a tick up to
+``first_run_files``, so that the first results can come early.
 """
 
 import hashlib
@@ -31,6 +33,9 @@ from audio_assets.partitions import range_tags, speaker_ranges, speakers
 from audio_assets.resources import AudioLibrary
 from audio_assets.resources.audio import AudioRootUnavailable, FolderState
 from audio_assets.speaker_keys import key_problem
+
+RUN_FILES = 2000
+RUN_SPEAKERS = 200  # bounds the events of one run (nine per speaker)
 
 
 @dataclass
@@ -100,12 +105,18 @@ def plan_tick(
     return TickPlan(add, run, settling, vanished, rejected, remove, next_cursor)
 
 
-def run_requests(plan: TickPlan, registered_order: list[str], states: Mapping[str, FolderState]) -> list[dg.RunRequest]:
+def run_requests(
+    plan: TickPlan,
+    registered_order: list[str],
+    states: Mapping[str, FolderState],
+    file_budgets: tuple[int, int] = (RUN_FILES, RUN_FILES),
+) -> list[dg.RunRequest]:
     """Runs over consecutive speakers; the run key pins the folder fingerprints it was asked for."""
     order = [key for key in registered_order if key not in plan.remove] + plan.add
     position = {key: i for i, key in enumerate(order)}
     requests = []
-    for first, last in speaker_ranges(plan.run, order):
+    files = {key: states[key].files for key in plan.run}
+    for first, last in speaker_ranges(plan.run, order, RUN_SPEAKERS, files, file_budgets):
         keys = order[position[first] : position[last] + 1]
         fingerprint = hashlib.blake2b("|".join(f"{k}:{states[k].digest}" for k in keys).encode(), digest_size=8)
         run_key = f"{first}…{last}@{fingerprint.hexdigest()}"
@@ -116,7 +127,12 @@ def run_requests(plan: TickPlan, registered_order: list[str], states: Mapping[st
     return requests
 
 
-def build_audio_folder_sensor(minimum_interval_seconds: int = 30, settle_seconds: float = 10.0) -> dg.SensorDefinition:
+def build_audio_folder_sensor(
+    minimum_interval_seconds: int = 30,
+    settle_seconds: float = 10.0,
+    first_run_files: int = RUN_FILES,
+    run_files: int = RUN_FILES,
+) -> dg.SensorDefinition:
     @dg.sensor(
         name="audio_folder_sensor",
         job=process_speakers,
@@ -152,7 +168,7 @@ def build_audio_folder_sensor(minimum_interval_seconds: int = 30, settle_seconds
             f"in {time.perf_counter() - started:.2f} s: {len(plan.add)} new, {len(plan.run)} to run"
         )
         return dg.SensorResult(
-            run_requests=run_requests(plan, registered_order, states),
+            run_requests=run_requests(plan, registered_order, states, (first_run_files, run_files)),
             dynamic_partitions_requests=[
                 *([speakers.build_delete_request(list(plan.remove))] if plan.remove else []),
                 *([speakers.build_add_request(plan.add)] if plan.add else []),

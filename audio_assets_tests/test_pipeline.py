@@ -2,18 +2,22 @@
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pytest
+from dagster._core.instance.ref import InstanceRef
 
 from audio_assets.definitions import defs, process_speakers_job
 from audio_assets.partitions import range_tags
 from audio_assets.speech.wer import word_error_rate
 
 SPEAKERS = ["p900", "p901"]
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -204,20 +208,38 @@ def test_tokens_are_25_per_second_of_listed_audio(pipeline):
         assert abs(counts.sum() / seconds - 25) < 1
 
 
-def test_gpu_pool_limit_of_one_serialises_the_siblings(tmp_path, corpus_dir, model_cache):
-    """The README's knob for a small GPU: a pool limit of 1 keeps the two GPU steps apart."""
-    (tmp_path / "home").mkdir()
-    overrides = {"concurrency": {"pools": {"granularity": "op", "default_limit": 1}}}
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=overrides) as instance:
-        instance.add_dynamic_partitions("speakers", ["p900"])
-        result = run(
-            instance, run_config_for(corpus_dir / "wav48_silence_trimmed", tmp_path, model_cache), "p900", "p900"
-        )
-        assert result.success
-        (start_t, end_t), (start_k, end_k) = (
-            _step_window(instance, result.run_id, s) for s in ("transcriptions", "tokens")
-        )
-        assert end_t <= start_k or end_k <= start_t, "with one GPU slot the siblings must not overlap"
+def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, corpus_dir, model_cache):
+    """The shipped pools ("whisper" and "tokenizer", one step each): two runs launched together never
+    transcribe at the same time (on a GPU they would share it; here, the cores), while each run's
+    tokens step still overlaps a transcription."""
+    import yaml
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / ".dagster_home" / "dagster.yaml").read_text())
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"resources": {"whisper": {"config": {"cache_dir": model_cache}}}}))
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "AUDIO_ROOT": str(corpus_dir / "wav48_silence_trimmed"),
+        "RESULTS_DIR": str(tmp_path / "results"),
+        "PARQUET_DIR": str(tmp_path / "parquet"),
+    }
+    cli = str(Path(sys.executable).parent / "audio-assets")
+    assert subprocess.run([cli, "register"], env=env, cwd=tmp_path, capture_output=True).returncode == 0
+    launched = [
+        subprocess.Popen([cli, "materialize", speaker, "-c", str(config)], env=env, cwd=tmp_path)
+        for speaker in SPEAKERS
+    ]
+    assert [p.wait(timeout=600) for p in launched] == [0, 0]
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    run_ids = [r.dagster_run.run_id for r in instance.get_run_records()]
+    assert len(run_ids) == 2
+    (t1, t2), (k1, k2) = ([_step_window(instance, r, step) for r in run_ids] for step in ("transcriptions", "tokens"))
+    assert t1[1] <= t2[0] or t2[1] <= t1[0], "the two runs transcribed at the same time"
+    for tokens in (k1, k2):
+        assert any(tokens[0] < t[1] and t[0] < tokens[1] for t in (t1, t2)), "tokens overlapped no transcription"
 
 
 def check_evaluations(instance, run_id) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:

@@ -34,7 +34,9 @@ class Harness:
 
     def __init__(self, instance, root: Path):
         self.instance, self.root, self.cursor = instance, root, None
-        self.sensor = build_audio_folder_sensor(minimum_interval_seconds=30, settle_seconds=SETTLE)
+        self.sensor = build_audio_folder_sensor(
+            minimum_interval_seconds=30, settle_seconds=SETTLE, first_run_files=50, run_files=2000
+        )
 
     def tick(self) -> dg.SensorResult:
         context = dg.build_sensor_context(
@@ -160,12 +162,20 @@ def test_awkward_names_work_and_impossible_ones_are_skipped(harness):
     assert requested(harness.tick()) == []
 
 
-def test_many_new_folders_are_split_into_runs_of_at_most_25(harness):
+def test_runs_are_sized_by_files_and_the_first_is_small(harness):
+    """Many small folders: a first run of up to 50 files (the first results come early), then runs of up
+    to 2,000 files; a folder bigger than that gets a run of its own."""
     harness.tick()
     for n in range(60):
         write_flac(harness.root / f"s{n:03d}" / "a.flac", seconds=0.1)
-    ranges = requested(harness.tick())
-    assert ranges == [("s000", "s024"), ("s025", "s049"), ("s050", "s059")]
+    assert requested(harness.tick()) == [("s000", "s049"), ("s050", "s059")]
+    for name, files in (("t1", 30), ("t2", 30), ("t3", 1500), ("t4", 600), ("t5", 2100), ("t6", 1)):
+        folder = harness.root / name
+        folder.mkdir()
+        for n in range(files):  # a file's size does not count, only that it is there
+            (folder / f"{n:04d}.flac").write_bytes(b"x")
+            settle(folder / f"{n:04d}.flac")
+    assert requested(harness.tick()) == [("t1", "t1"), ("t2", "t3"), ("t4", "t4"), ("t5", "t5"), ("t6", "t6")]
 
 
 def test_registered_but_never_materialised_folders_are_run(harness):

@@ -45,9 +45,10 @@ def _asset(name: str, deps: list[str], pool: str | None = None) -> dg.AssetsDefi
 
 ASSETS = [
     _asset("audio_files", []),
-    _asset("transcriptions", ["audio_files"], pool="gpu"),
-    _asset("tokens", ["audio_files"], pool="gpu"),
+    _asset("transcriptions", ["audio_files"], pool="whisper"),
+    _asset("tokens", ["audio_files"], pool="tokenizer"),
     _asset("merged_jsonl", ["transcriptions", "tokens"]),
+    _asset("merged_jsonl_quality", ["merged_jsonl"]),  # the checks' step
 ]
 EXECUTOR = dg.multiprocess_executor.configured({"start_method": {"forkserver": {"preload_modules": PRELOAD}}})
 defs = dg.Definitions(
