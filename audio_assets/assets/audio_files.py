@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
-from audio_assets.assets.table_metadata import schema, table_metadata
+from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.progress import Progress
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
@@ -15,7 +15,7 @@ from audio_assets.resources.audio import AudioFile, AudioRootUnavailable, Unsafe
 from audio_assets.speech import audio
 
 SCHEMA = schema(
-    id=("string", "<speaker>/<path inside the speaker folder>"),
+    id=FILE_ID,
     size_bytes=("int", "file size"),
     sha256=("string", "of the file's bytes: the steps after this one read exactly this content"),
     duration_s=("float", "seconds of audio"),

@@ -5,13 +5,13 @@ import statistics
 import dagster as dg
 import pandas as pd
 
-from audio_assets.assets.table_metadata import schema, table_metadata
+from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
 from audio_assets.files import ERRORS_SUFFIX
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import ResultsFolder
 
 JSONL_SCHEMA = schema(
-    id=("string", "<speaker>/<path inside the speaker folder>"),
+    id=FILE_ID,
     transcription=("string", "Whisper's text"),
     token_array=("list<int>", "discrete audio token ids"),
 )

@@ -16,3 +16,18 @@ def table_metadata(rows: int, schema: dg.TableSchema) -> dict[str, dg.MetadataVa
 def schema(**columns: tuple[str, str]) -> dg.TableSchema:
     """A schema from ``name=(type, description)``."""
     return dg.TableSchema(columns=[dg.TableColumn(name, t, description=d) for name, (t, d) in columns.items()])
+
+
+FILE_ID = ("string", "<speaker>/<path inside the speaker folder>")
+
+
+def model_step_schema(result: str, **columns: tuple[str, str]) -> dg.TableSchema:
+    """The table of a model step (transcriptions, tokens): the file, the content it was computed from,
+    the step's own columns, the settings they were made with, and why a file has no ``result``."""
+    return schema(
+        id=FILE_ID,
+        sha256=("string", "of the content computed from (the listing's)"),
+        **columns,
+        settings=("string", "fingerprint of the settings; rows are reused only with the same"),
+        error=("string", f"why the file has no {result}; empty when it has"),
+    )

@@ -5,20 +5,17 @@ import numpy as np
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
-from audio_assets.assets.table_metadata import schema, table_metadata
+from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer
 
 COLUMNS = ["token_ids", "n_tokens"]
-SCHEMA = schema(
-    id=("string", "<speaker>/<path inside the speaker folder>"),
-    sha256=("string", "of the content tokenised (the listing's)"),
+SCHEMA = model_step_schema(
+    "tokens",
     token_ids=("list<int>", "discrete audio token ids"),
     n_tokens=("int", "number of tokens"),
-    settings=("string", "fingerprint of the tokeniser settings; rows are reused only with the same"),
-    error=("string", "why the file has no tokens; empty when it has them"),
 )
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from audio_assets.assets.batching import process_files
-from audio_assets.assets.table_metadata import schema, table_metadata
+from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.partitions import speaker_backfill_policy, speakers
@@ -14,17 +14,14 @@ from audio_assets.resources import AudioLibrary, WhisperResource
 from audio_assets.speech import audio
 
 COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
-SCHEMA = schema(
-    id=("string", "<speaker>/<path inside the speaker folder>"),
-    sha256=("string", "of the content transcribed (the listing's)"),
+SCHEMA = model_step_schema(
+    "transcript",
     text=("string", "Whisper's transcript"),
     language=("string", "language code, detected or as configured"),
     avg_logprob=("float", "mean log-probability of the decoded tokens"),
     no_speech_prob=("float", "Whisper's probability that there is no speech"),
     compression_ratio=("float", "gzip ratio of the text; high values mean repetition loops"),
     rms_dbfs=("float", "loudness of the audio Whisper heard"),
-    settings=("string", "fingerprint of the model settings; rows are reused only with the same"),
-    error=("string", "why the file has no transcript; empty when it has one"),
 )
 
 
