@@ -215,7 +215,7 @@ def merged_jsonl_quality(
     for speaker in sorted(audio_files):
         listing = audio_files[speaker]
         jsonl, errors = results_folder.jsonl_path(speaker), results_folder.errors_path(speaker)
-        written = jsonl.is_file() and errors.is_file() and not listing.attrs.get("folder_error")
+        written = jsonl.is_file() and errors.is_file()  # a listed folder's error is evaluate_speaker's to see
         output = SpeakerOutput(
             speaker, listing, transcriptions[speaker], jsonl if written else None, errors if written else None
         )

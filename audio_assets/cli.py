@@ -33,11 +33,13 @@ def refuse_impossible_keys(keys: Sequence[str]) -> None:
 
 def possible_keys(instance: dg.DagsterInstance) -> list[str]:
     """The registered keys, without those the sensor removes (added in the UI or over GraphQL)."""
-    keys = instance.get_dynamic_partitions(speakers_partitions.name)
-    for key in keys:
+    keys = []
+    for key in instance.get_dynamic_partitions(speakers_partitions.name):
         if why := key_problem(key):
             print(f"partition {key!r} left out: {why} (the sensor removes it)", file=sys.stderr)
-    return [key for key in keys if key_problem(key) is None]
+        else:
+            keys.append(key)
+    return keys
 
 
 def load_dotenv_like_dagster(folder: Path) -> None:

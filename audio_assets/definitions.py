@@ -15,7 +15,7 @@ from audio_assets.execution import build_executor
 from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.jobs import process_speakers
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, ResultsFolder, WhisperResource
-from audio_assets.sensors import build_audio_folder_sensor
+from audio_assets.sensors import RUN_FILES, build_audio_folder_sensor
 
 
 def path_setting(variable: str, default: str = "") -> str:
@@ -32,8 +32,8 @@ executor = build_executor(
 audio_folder_sensor = build_audio_folder_sensor(
     minimum_interval_seconds=int(dg.EnvVar("AUDIO_SENSOR_INTERVAL_SECONDS").get_value("30")),
     settle_seconds=float(dg.EnvVar("AUDIO_SETTLE_SECONDS").get_value("10")),
-    first_run_files=int(dg.EnvVar("AUDIO_FIRST_RUN_FILES").get_value("2000")),
-    run_files=int(dg.EnvVar("AUDIO_RUN_FILES").get_value("2000")),
+    first_run_files=int(dg.EnvVar("AUDIO_FIRST_RUN_FILES").get_value(str(RUN_FILES))),
+    run_files=int(dg.EnvVar("AUDIO_RUN_FILES").get_value(str(RUN_FILES))),
 )
 # AUDIO_ROOT has no default: unset, the sensor skips saying so and a run fails at its first step.
 # The intermediate tables belong to the instance that records them, so they live in its folder.
