@@ -53,9 +53,11 @@ lint: setup
 	$(BIN)/ruff check audio_assets audio_assets_tests benchmarks
 	$(BIN)/ruff format --check audio_assets audio_assets_tests benchmarks
 
-# Debian packages the tests need: espeak-ng (test speech), chromium (UI test), postgresql and
+# Debian packages the tests need: espeak-ng (test speech), real recorded prompts with transcripts in
+# English and French (asterisk-core-sounds-*), lame (a real MP3), chromium (UI test), postgresql and
 # redis-server (scale-out test); apt-get installs the missing ones (as root, or with sudo).
-SYSTEM_PACKAGES := espeak-ng chromium postgresql redis-server
+SYSTEM_PACKAGES := espeak-ng asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-core-sounds-fr-wav \
+	asterisk-core-sounds-fr lame chromium postgresql redis-server
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -158,9 +158,10 @@ def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens_per_sec
     )
 
     reference_of = dict(zip(out.listing["id"], out.listing["reference_text"]))
-    pairs = [(reference_of[r["id"]], r["transcription"]) for r in rows]
-    pairs = [(ref, hyp) for ref, hyp in pairs if isinstance(ref, str) and ref.strip()]
-    wer = word_error_rate([r for r, _ in pairs], [h for _, h in pairs]) if pairs else None
+    language_of = dict(zip(out.transcripts["id"], out.transcripts["language"]))
+    pairs = [(reference_of[r["id"]], r["transcription"], language_of.get(r["id"]) or "en") for r in rows]
+    pairs = [pair for pair in pairs if isinstance(pair[0], str) and pair[0].strip()]
+    wer = word_error_rate(*zip(*pairs)) if pairs else None  # each file normalised for its own language
     too_high = wer is not None and wer > quality.max_wer
     verdicts["reference_wer"] = Verdict(
         "no reference transcripts" if wer is None else f"WER {wer:.3f} {'>' if too_high else '<='} {quality.max_wer}",

@@ -1,13 +1,18 @@
-"""Synthesised speech corpora in VCTK layout, with known text, for the demo, tests and benchmark.
+"""Speech with known text for the demo, tests and benchmark: synthesised corpora in VCTK layout, and
+real recorded prompts from Debian's packages.
 
 ``<out>/wav48_silence_trimmed/<speaker>/<speaker>_<nnn>_mic2.flac`` (48 kHz, like VCTK) and the text
 in ``<out>/txt/<speaker>/<speaker>_<nnn>.txt``. Speech comes from espeak-ng (Debian package
 ``espeak-ng``) reading Harvard sentences (IEEE 1969, public domain); each speaker gets its own pitch
 and rate so the corpus is not one voice.
+
+``asterisk_prompts`` reads the real recordings of Debian's ``asterisk-core-sounds-<lang>-wav`` (one
+speaker, 8 kHz) with their transcripts from ``asterisk-core-sounds-<lang>``.
 """
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import subprocess
 import tempfile
@@ -132,3 +137,36 @@ def make_corpus(
             txt.write_text(text + "\n")
             utterances.append(Utterance(f"{speaker}/{flac.name}", text, flac))
     return utterances
+
+
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")
+ASTERISK_DOCS = Path("/usr/share/doc")
+
+
+def asterisk_prompts(language: str, folder: str = "", min_words: int = 1) -> list[Utterance]:
+    """The recorded prompts of one folder of the Asterisk sounds (top level by default; ``digits``,
+    ``silence``, ...) that have a transcript, sorted by name. Transcripts that mark non-speech (``[tone]``,
+    ``(silence)``) are left out, except in ``silence/``, whose clips are given the empty text.
+    Empty when the packages are not installed."""
+    transcripts = ASTERISK_DOCS / f"asterisk-core-sounds-{language}" / f"core-sounds-{language}.txt.gz"
+    root = ASTERISK_SOUNDS / language / folder
+    if not transcripts.is_file() or not root.is_dir():
+        return []
+    if folder == "silence":
+        return [Utterance(f"{language}/silence/{p.name}", "", p) for p in sorted(root.glob("*.wav"))]
+    texts = {}
+    for line in gzip.decompress(transcripts.read_bytes()).decode("utf-8").splitlines():
+        name, sep, text = line.partition(":")
+        if line.startswith(";") or not sep:
+            continue
+        text = text.strip()
+        if text and not any(mark in text for mark in "[]()") and len(text.split()) >= min_words:
+            texts[name.strip()] = text
+    prefix = f"{folder}/" if folder else ""
+    prompts = []
+    for name, text in sorted(texts.items()):
+        stem = name.removeprefix(prefix)
+        path = root / f"{stem}.wav"
+        if name.startswith(prefix) and "/" not in stem and path.is_file():
+            prompts.append(Utterance(f"{language}/{prefix}{path.name}", text, path))
+    return prompts

@@ -13,11 +13,12 @@ from audio_assets.partitions import speaker_backfill_policy, speakers
 from audio_assets.resources import AudioLibrary, WhisperResource
 from audio_assets.speech import audio
 
-COLUMNS = ["text", "language", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
+COLUMNS = ["text", "language", "language_probability", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
 SCHEMA = model_step_schema(
     "transcript",
     text=("string", "Whisper's transcript"),
-    language=("string", "language code, detected or as configured"),
+    language=("string", "language code, detected per file or as configured"),
+    language_probability=("float", "the detector's probability for it; empty when not detected"),
     avg_logprob=("float", "mean log-probability of the decoded tokens"),
     no_speech_prob=("float", "Whisper's probability that there is no speech"),
     compression_ratio=("float", "gzip ratio of the text; high values mean repetition loops"),
@@ -69,7 +70,29 @@ def transcriptions(
     described = whisper.engine().description if computed else {"backend": whisper.backend, "model": whisper.model}
     for speaker in sorted(tables):
         context.add_asset_metadata(
-            {**stats[speaker], **described, "settings": fingerprint, **table_metadata(len(tables[speaker]), SCHEMA)},
+            {
+                **stats[speaker],
+                **described,
+                "settings": fingerprint,
+                **language_metadata(tables[speaker], whisper.language),
+                **table_metadata(len(tables[speaker]), SCHEMA),
+            },
             partition_key=speaker,
         )
     return tables
+
+
+def language_metadata(table: pd.DataFrame, configured: str | None) -> dict[str, dg.MetadataValue]:
+    """How many files came out in each language, and how sure the detector was."""
+    good = table[table["error"].isna()]
+    detected = good["language_probability"].dropna()
+    counts = {str(k): int(v) for k, v in good["language"].value_counts().sort_index().items()}
+    metadata: dict[str, dg.MetadataValue] = {"languages": dg.MetadataValue.json(counts)}
+    if configured:
+        metadata["language_detection"] = dg.MetadataValue.text(f"off: language set to {configured}")
+    elif len(detected):
+        metadata["language_detection"] = dg.MetadataValue.text("per file")
+        metadata["language_probability_min"] = dg.MetadataValue.float(round(float(detected.min()), 4))
+    elif len(good):
+        metadata["language_detection"] = dg.MetadataValue.text("off: English-only model")
+    return metadata

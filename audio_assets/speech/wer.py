@@ -1,4 +1,6 @@
-"""Word error rate after Whisper's English normalisation (case, punctuation, numbers, spellings)."""
+"""Word error rate (jiwer) after Whisper's normalisation: the English normaliser (case, punctuation,
+numbers, spellings, so "one" matches "1") for English, Whisper's basic one (case, punctuation,
+accents) for other languages."""
 
 from __future__ import annotations
 
@@ -6,34 +8,37 @@ import functools
 from collections.abc import Sequence
 
 
-@functools.lru_cache(maxsize=1)
-def _normalizer():
-    from whisper.normalizers import EnglishTextNormalizer
+@functools.lru_cache(maxsize=2)
+def _normalizer(english: bool):
+    from whisper.normalizers import BasicTextNormalizer, EnglishTextNormalizer
 
-    return EnglishTextNormalizer()
-
-
-def normalize(text: str) -> str:
-    return _normalizer()(text)
+    # Accents are dropped for other languages: reference transcripts, such as the Asterisk prompts',
+    # often leave them out ("Desole, vous avez des problemes").
+    return EnglishTextNormalizer() if english else BasicTextNormalizer(remove_diacritics=True)
 
 
-def _edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1]
+def normalize(text: str, language: str = "en") -> str:
+    return _normalizer(language == "en")(text)
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER: word edits over reference words, pooled across all pairs."""
+def word_error_rate(
+    references: Sequence[str], hypotheses: Sequence[str], languages: str | Sequence[str] = "en"
+) -> float:
+    """Corpus WER: word edits over reference words, pooled across all pairs; ``languages`` is one code
+    for all pairs or one per pair (each pair is normalised for its own language)."""
+    import jiwer
+
     if len(references) != len(hypotheses):
         raise ValueError("references and hypotheses differ in number")
-    edits = words = 0
-    for ref, hyp in zip(references, hypotheses):
-        ref_words, hyp_words = normalize(ref).split(), normalize(hyp).split()
-        edits += _edit_distance(ref_words, hyp_words)
-        words += len(ref_words)
-    return edits / words if words else float(edits > 0)
+    if isinstance(languages, str):
+        languages = [languages] * len(references)
+    refs = [normalize(r, lang) for r, lang in zip(references, languages)]
+    hyps = [normalize(h, lang) for h, lang in zip(hypotheses, languages)]
+    # jiwer refuses empty references; pairs with one count every hypothesis word as an insertion
+    kept = [(r, h) for r, h in zip(refs, hyps) if r.split()]
+    insertions = sum(len(h.split()) for r, h in zip(refs, hyps) if not r.split())
+    if not kept:
+        return float(insertions > 0)
+    out = jiwer.process_words([r for r, _ in kept], [h for _, h in kept])
+    words = sum(len(r.split()) for r, _ in kept)
+    return (out.substitutions + out.deletions + out.insertions + insertions) / words

@@ -6,6 +6,7 @@ long-form algorithm (sequential 30 s windows with timestamps), one file at a tim
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import zlib
 from abc import ABC, abstractmethod
@@ -41,6 +42,9 @@ RECIPE_VERSION = "1"  # bump when a change here alters transcripts, so cached on
 class Transcript:
     text: str
     language: str
+    # the detector's probability for ``language``; None where nothing was detected (a configured
+    # language, or an English-only model)
+    language_probability: float | None
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
@@ -136,7 +140,7 @@ def _weights(settings: EngineSettings) -> str:
 
                 weights = whisper._download(whisper._MODELS[weights], str(cache / "whisper"), in_memory=False)
         else:
-            ct2_dir = ct2_dir_for(settings.model)
+            ct2_dir = ct2_dir_for(settings.model, cache)
             if ct2_dir is None:
                 from faster_whisper.utils import download_model
 
@@ -236,7 +240,7 @@ def _drop_if_no_speech(t: Transcript, audio: np.ndarray) -> Transcript:
         return t
     near_silent = loudness_dbfs(audio) <= SILENT_RMS_DBFS
     if t.avg_logprob < LOGPROB_THRESHOLD or near_silent:
-        return Transcript("", t.language, t.avg_logprob, t.no_speech_prob, 0.0)
+        return dataclasses.replace(t, text="", compression_ratio=0.0)
     return t
 
 
@@ -253,11 +257,13 @@ def log_mel_batch(audios: Sequence[np.ndarray], n_mels: int, device: str):
     )
 
 
-def _join_segments(text: str, language: str, scores: list[tuple[float, float]]) -> Transcript:
+def _join_segments(
+    text: str, language: str, probability: float | None, scores: list[tuple[float, float]]
+) -> Transcript:
     text = text.strip()
     avg_logprob = float(np.mean([s[0] for s in scores])) if scores else 0.0
     no_speech_prob = float(np.mean([s[1] for s in scores])) if scores else 1.0
-    return Transcript(text, language, avg_logprob, no_speech_prob, compression_ratio(text))
+    return Transcript(text, language, probability, avg_logprob, no_speech_prob, compression_ratio(text))
 
 
 def _english_only_language(settings: EngineSettings, multilingual: bool) -> str | None:
@@ -297,8 +303,6 @@ class OpenAIWhisperEngine(WhisperEngine):
         torch.manual_seed(seed)
 
     def _decode_short(self, audios: Sequence[np.ndarray], temperature: float = 0.0) -> list[Transcript]:
-        import dataclasses
-
         import torch
         import whisper
 
@@ -306,40 +310,46 @@ class OpenAIWhisperEngine(WhisperEngine):
         if temperature > 0:
             options = dataclasses.replace(options, temperature=temperature, beam_size=None, best_of=BEST_OF)
         mel = log_mel_batch(audios, self.model.dims.n_mels, self.device)
-        with torch.inference_mode():
-            if self.compute_type == "float16":
-                results = whisper.decode(self.model, mel.half(), options)
-            else:
-                bf16 = torch.autocast(self.device, dtype=torch.bfloat16)
-                with bf16 if self.compute_type == "bfloat16" else contextlib.nullcontext():
-                    # decode() wants float32 features under bf16 autocast: run the encoder ourselves
-                    features = self.model.encoder(mel).float()
-                    results = whisper.decode(self.model, features, options)
+        bf16 = torch.autocast(self.device, dtype=torch.bfloat16)
+        with torch.inference_mode(), bf16 if self.compute_type == "bfloat16" else contextlib.nullcontext():
+            # decode() wants float32 features under bf16 autocast: run the encoder ourselves
+            features = self.model.encoder(mel.half() if self.compute_type == "float16" else mel)
+            features = features if self.compute_type == "float16" else features.float()
+            # decode() detects each clip's language when none is set but returns no probabilities
+            # (only for task "lang_id"); detection on the same features gives them, and the same language
+            probs = self.model.detect_language(features)[1] if options.language is None else None
+            results = whisper.decode(self.model, features, options)
         return [
             Transcript(
                 r.text.strip(),
                 r.language,
+                float(probs[i][r.language]) if probs else None,
                 float(r.avg_logprob),
                 float(r.no_speech_prob),
                 compression_ratio(r.text.strip()),
             )
-            for r in results
+            for i, r in enumerate(results)
         ]
 
     def _transcribe_long(self, audio: np.ndarray) -> Transcript:
         import torch
 
+        language, probability = self.options.language, None
         with torch.inference_mode():
+            if language is None:  # transcribe() detects on the first window too, but keeps no probability
+                _, probs = self.model.detect_language(log_mel_batch([audio], self.model.dims.n_mels, self.device))
+                language = max(probs[0], key=probs[0].get)
+                probability = float(probs[0][language])
             out = self.model.transcribe(
                 torch.from_numpy(audio),
-                language=self.options.language,
+                language=language,
                 temperature=(0.0, *FALLBACK_TEMPERATURES) if self.settings.temperature_fallback else 0.0,
                 beam_size=self.options.beam_size,
                 fp16=self.compute_type == "float16",
                 verbose=None,
             )
         return _join_segments(
-            out["text"], out["language"], [(s["avg_logprob"], s["no_speech_prob"]) for s in out["segments"]]
+            out["text"], language, probability, [(s["avg_logprob"], s["no_speech_prob"]) for s in out["segments"]]
         )
 
 
@@ -375,10 +385,13 @@ class FasterWhisperEngine(WhisperEngine):
     def _decode_short(self, audios: Sequence[np.ndarray], temperature: float = 0.0) -> list[Transcript]:
         mel = log_mel_batch(audios, self.model.feature_extractor.mel_filters.shape[0], "cpu").numpy()
         encoded = self.model.encode(mel)
-        if self.language is None:
-            languages = [pairs[0][0][2:-2] for pairs in self.model.model.detect_language(encoded)]
+        if self.language is None:  # best first: (token "<|fr|>", probability) pairs per clip
+            best = [pairs[0] for pairs in self.model.model.detect_language(encoded)]
+            languages = [token[2:-2] for token, _ in best]
+            probabilities: list[float | None] = [float(p) for _, p in best]
         else:
             languages = [self.language] * len(audios)
+            probabilities = [None] * len(audios)
         tokenizers = [self._tokenizer(lang) for lang in languages]
         prompts = [list(t.sot_sequence) + [t.no_timestamps] for t in tokenizers]
         if temperature > 0:
@@ -401,13 +414,20 @@ class FasterWhisperEngine(WhisperEngine):
             suppress_tokens=self.suppress_tokens,
         )
         transcripts = []
-        for tokenizer, language, result in zip(tokenizers, languages, results):
+        for tokenizer, language, probability, result in zip(tokenizers, languages, probabilities, results):
             tokens = result.sequences_ids[0]
             # CTranslate2 scores are length-normalised; recover openai-whisper's avg_logprob
             avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
             text = tokenizer.decode(tokens).strip()
             transcripts.append(
-                Transcript(text, language, float(avg_logprob), float(result.no_speech_prob), compression_ratio(text))
+                Transcript(
+                    text,
+                    language,
+                    probability,
+                    float(avg_logprob),
+                    float(result.no_speech_prob),
+                    compression_ratio(text),
+                )
             )
         return transcripts
 
@@ -417,8 +437,12 @@ class FasterWhisperEngine(WhisperEngine):
             audio, language=self.language, beam_size=self.settings.beam_size, temperature=temperature, vad_filter=False
         )
         segments = list(segments)
+        probability = float(info.language_probability) if self.language is None else None
         return _join_segments(
-            "".join(s.text for s in segments), info.language, [(s.avg_logprob, s.no_speech_prob) for s in segments]
+            "".join(s.text for s in segments),
+            info.language,
+            probability,
+            [(s.avg_logprob, s.no_speech_prob) for s in segments],
         )
 
 
