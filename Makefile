@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev check-defs test lint bench worker system-deps clean
+.PHONY: setup demo dev check-defs test test-fast lint bench bench-quality worker system-deps clean
 
 setup: $(STAMP)
 
@@ -45,9 +45,17 @@ worker: setup
 test: setup system-deps
 	$(BIN)/python -m pytest -q
 
+# The quick tier: pure logic (merge, reuse, sensor planning, checks, keys, file names, WER), no model
+test-fast: setup
+	$(BIN)/python -m pytest -q -m fast
+
 # Old way vs raw engine vs pipeline on a synthesised corpus (needs espeak-ng); BENCH_ARGS="--speakers 40"
 bench: setup system-deps
 	$(BIN)/python benchmarks/pipeline.py $(BENCH_ARGS)
+
+# WER and files/s of each Whisper model × backend on real and synthesised speech; BENCH_ARGS="--prompts 0"
+bench-quality: setup system-deps
+	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check audio_assets audio_assets_tests benchmarks

@@ -158,7 +158,8 @@ def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens_per_sec
     )
 
     reference_of = dict(zip(out.listing["id"], out.listing["reference_text"]))
-    language_of = dict(zip(out.transcripts["id"], out.transcripts["language"]))
+    has_language = "language" in out.transcripts.columns
+    language_of = dict(zip(out.transcripts["id"], out.transcripts["language"])) if has_language else {}
     pairs = [(reference_of[r["id"]], r["transcription"], language_of.get(r["id"]) or "en") for r in rows]
     pairs = [pair for pair in pairs if isinstance(pair[0], str) and pair[0].strip()]
     wer = word_error_rate(*zip(*pairs)) if pairs else None  # each file normalised for its own language

@@ -16,9 +16,12 @@ from audio_assets.resources import AudioLibrary
 log = logging.getLogger("test")
 
 
+pytestmark = pytest.mark.fast
+
+
 @pytest.fixture(scope="module")
-def listings(corpus, corpus_dir):
-    library = AudioLibrary(root=str(corpus_dir / "wav48_silence_trimmed"))
+def listings(tone_root):
+    library = AudioLibrary(root=str(tone_root))
     return library, list_speakers(library, ["p900", "p901"], log)
 
 
@@ -111,3 +114,25 @@ def test_an_interrupted_step_stops_its_low_priority_worker_after_the_current_bat
     assert done <= 3, f"the worker went on for {done} of 6 batches"
     time.sleep(0.5)
     assert len(calls) == done  # and nothing runs after the step has given up
+
+
+def test_unchanged_content_with_the_same_settings_is_reused(listings):
+    """Rows come back from the previous table by content hash and settings fingerprint; anything else
+    (new settings, a table from a version without a column) is computed again."""
+    library, by_speaker = listings
+    computed = []
+
+    def work(clips):
+        computed.extend(len(c) for c in clips)
+        return [{"samples": len(clip)} for clip in clips]
+
+    first, _ = process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", {})
+    assert len(computed) == 6
+    again, stats = process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", first)
+    assert len(computed) == 6 and all(again[s].equals(first[s]) for s in first)
+    assert {s: (st["computed"], st["reused"]) for s, st in stats.items()} == {"p900": (0, 3), "p901": (0, 3)}
+    process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v2", first)
+    assert len(computed) == 12  # other settings: nothing reused
+    older = {s: t.drop(columns="samples") for s, t in first.items()}
+    process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", older)
+    assert len(computed) == 18  # a table without the column cannot give it

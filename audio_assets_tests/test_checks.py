@@ -9,6 +9,8 @@ import pytest
 
 from audio_assets.checks import CHECK_SPECS, DatasetQuality, SpeakerOutput, check_evaluation, evaluate_speaker
 
+pytestmark = pytest.mark.fast
+
 TOKENS_PER_SECOND = 25.0
 
 
@@ -77,3 +79,13 @@ def test_an_evaluation_is_on_its_speaker_with_a_table_of_failures(tmp_path):
     ]
     wer = check_evaluation("s", "reference_wer", check["reference_wer"])
     assert wer.passed and wer.severity == dg.AssetCheckSeverity.WARN and "wer" not in wer.metadata  # no references
+
+
+def test_reference_wer_normalises_each_file_for_its_own_language(tmp_path):
+    out = output(tmp_path, [("s/en.flac", "press 1", -20.0), ("s/fr.flac", "desole, vous avez des problemes", -20.0)])
+    out.listing["reference_text"] = ["Press one.", "Désolé, vous avez des problèmes"]
+    out.transcripts["language"] = ["en", "fr"]
+    verdict = verdicts(out)["reference_wer"]
+    assert verdict.passed and verdict.figures == {"wer": 0.0, "files_with_reference": 2}
+    out.transcripts["language"] = ["fr", "fr"]  # only the English normaliser reads "one" as "1"
+    assert verdicts(out)["reference_wer"].figures["wer"] > 0

@@ -96,6 +96,7 @@ def split_weights(tmp_path, monkeypatch):
     return tmp_path / "site", whole
 
 
+@pytest.mark.fast
 def test_split_weights_are_joined_into_the_cache(split_weights, tmp_path):
     _, whole = split_weights
     path = ct2_dir_for("fake", tmp_path / "cache")
@@ -104,6 +105,7 @@ def test_split_weights_are_joined_into_the_cache(split_weights, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staging folder left
 
 
+@pytest.mark.fast
 def test_one_missing_half_names_the_package(split_weights, tmp_path, monkeypatch):
     site, _ = split_weights
     (site / "fake_part2" / "__init__.py").unlink()
@@ -116,6 +118,7 @@ def test_one_missing_half_names_the_package(split_weights, tmp_path, monkeypatch
     assert not (tmp_path / "cache" / "ct2").exists() or not any((tmp_path / "cache" / "ct2").iterdir())
 
 
+@pytest.mark.fast
 def test_a_corrupt_half_is_refused_and_leaves_nothing(split_weights, tmp_path):
     site, _ = split_weights
     (site / "fake_part2" / "data" / "model.bin.part2").write_bytes(b"truncated")
@@ -124,6 +127,7 @@ def test_a_corrupt_half_is_refused_and_leaves_nothing(split_weights, tmp_path):
     assert list((tmp_path / "cache" / "ct2").iterdir()) == []
 
 
+@pytest.mark.fast
 def test_neither_half_installed_leaves_the_name_to_the_backend(split_weights, tmp_path, monkeypatch):
     monkeypatch.setitem(
         SHIPPED_WEIGHTS, "fake", ShippedWeights("absent_a", "data", "x", parts=(("absent_a", "f"), ("absent_b", "f")))

@@ -9,6 +9,8 @@ from audio_assets.files import atomic_write, safe_file_stem
 from audio_assets.resources import AudioLibrary
 from audio_assets.resources.audio import UnsafePath
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize("key", ["p225", "my speaker", "Zoë, café", "a-b_c(1)"])
 def test_ordinary_keys_are_kept_verbatim(key):

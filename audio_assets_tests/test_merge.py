@@ -5,6 +5,8 @@ import pytest
 
 from audio_assets.assets.merged import merge_speaker
 
+pytestmark = pytest.mark.fast
+
 
 def test_each_listed_file_is_a_line_or_an_error_with_every_reason():
     listing = pd.DataFrame(

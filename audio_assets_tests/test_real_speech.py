@@ -41,12 +41,17 @@ def french():
     return subset("fr", 16, min_words=4)
 
 
+# float32 on every CPU: "auto" means bf16 where the CPU has it, which moves a few words, and the bounds
+# hold with margin on the transcripts of one precision (measured: the README's Quality by model)
+EXACT = {"compute_type": "float32"}
+
+
 def transcribe(resource: WhisperResource, prompts) -> list:
     return resource.engine().transcribe([decode(p.path.read_bytes()) for p in prompts])
 
 
 def test_tiny_en_on_real_english_prompts(english, model_cache):
-    results = transcribe(WhisperResource(cache_dir=model_cache), english)
+    results = transcribe(WhisperResource(cache_dir=model_cache, **EXACT), english)
     wer = word_error_rate([p.text for p in english], [r.text for r in results])
     assert wer <= 0.10, [(p.text, r.text) for p, r in zip(english, results)]
     # English-only: nothing is detected
@@ -54,7 +59,7 @@ def test_tiny_en_on_real_english_prompts(english, model_cache):
 
 
 def test_base_on_real_english_prompts_detects_english(english, model_cache):
-    results = transcribe(WhisperResource(model="base", cache_dir=model_cache), english)
+    results = transcribe(WhisperResource(model="base", cache_dir=model_cache, **EXACT), english)
     wer = word_error_rate([p.text for p in english], [r.text for r in results])
     assert wer <= 0.06, [(p.text, r.text) for p, r in zip(english, results)]
     assert [r.language for r in results] == ["en"] * len(english)
@@ -62,8 +67,8 @@ def test_base_on_real_english_prompts_detects_english(english, model_cache):
 
 
 def test_base_on_real_french_prompts_detects_french(french, model_cache):
-    """faster-whisper int8, each clip's language detected. Over the 60 prompts of 4+ words, fr was
-    detected on 58 (one went to pt, the spelled-out "M G C P" to en) with WER 0.17."""
+    """faster-whisper int8, each clip's language detected; the bounds are defended in the README
+    (*Quality by model*): about twice the measured WER, and detection allowed to miss 2 of 16."""
     results = transcribe(WhisperResource(model="base", backend="faster-whisper", cache_dir=model_cache), french)
     detected = [r.language for r in results]
     assert detected.count("fr") >= len(french) - 2, detected
@@ -72,7 +77,7 @@ def test_base_on_real_french_prompts_detects_french(french, model_cache):
 
 
 def test_a_set_language_is_honoured(french, model_cache):
-    results = transcribe(WhisperResource(model="base", language="fr", cache_dir=model_cache), french[:4])
+    results = transcribe(WhisperResource(model="base", language="fr", cache_dir=model_cache, **EXACT), french[:4])
     assert {(r.language, r.language_probability) for r in results} == {("fr", None)}
     assert word_error_rate([p.text for p in french[:4]], [r.text for r in results], "fr") <= 0.35
 
@@ -82,7 +87,7 @@ def test_silence_clips_give_empty_transcripts(model, model_cache):
     silence = asterisk_prompts("en", folder="silence")
     if not silence:
         pytest.skip("asterisk-core-sounds-en-wav is not installed (make system-deps)")
-    results = transcribe(WhisperResource(model=model, cache_dir=model_cache), silence)
+    results = transcribe(WhisperResource(model=model, cache_dir=model_cache, **EXACT), silence)
     assert [r.text for r in results] == [""] * len(silence)
 
 
@@ -104,7 +109,7 @@ def test_mixed_folder_through_dagster_with_base(tmp_path, english, french, model
     expected["caller/en_mp3.mp3"] = (english[5].text, "en")
 
     run_config = run_config_for(tmp_path / "audio", tmp_path, model_cache)
-    run_config["resources"]["whisper"]["config"]["model"] = "base"
+    run_config["resources"]["whisper"]["config"].update(model="base", **EXACT)
     run_config["resources"]["audio_library"]["config"]["extensions"] = [".wav", ".mp3"]
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:

