@@ -102,7 +102,7 @@ def synthesize(
     """Speech for ``text`` from espeak-ng, as float32 samples and their rate.
 
     A short pause between words (``gap``, in 10 ms units) roughly halves Whisper tiny.en's WER on
-    espeak speech (0.40 → 0.17 on 60 Harvard sentences), which makes WER bounds in tests meaningful.
+    espeak speech, which makes WER bounds in tests meaningful.
     """
     espeak = shutil.which("espeak-ng")
     if espeak is None:

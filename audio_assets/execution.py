@@ -12,8 +12,8 @@ import dagster as dg
 GPU_QUEUE = "gpu"
 
 # Imported once by the forkserver, before it forks any step process: the definitions and the instance's
-# storage classes (every step opens the instance, and importing them, SQLAlchemy and Alembic, cost each
-# step ~0.4 s). torch and Whisper follow right after the first fork (forkserver_imports.py). A module that
+# storage classes (every step opens the instance, and would import them, SQLAlchemy and Alembic, itself).
+# torch and Whisper follow right after the first fork (forkserver_imports.py). A module that
 # is not installed (dagster_postgres on a SQLite-only machine) is skipped by the forkserver.
 PRELOAD_MODULES = [
     "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
@@ -71,8 +71,7 @@ def celery_settings(visibility_timeout_seconds: int) -> dict:
 def build_executor(kind: str, visibility_timeout_seconds: int = 3600) -> dg.ExecutorDefinition:
     if kind == "multiprocess":
         # Each step is its own process; a forkserver with the heavy modules already imported starts
-        # them in a fraction of the time a fresh interpreter takes (import torch alone is ~1 s here):
-        # ~0.15 s from launch to the step's first event.
+        # them in a fraction of the time a fresh interpreter takes.
         return dg.multiprocess_executor.configured(
             {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}
         )

@@ -148,8 +148,7 @@ def _lower_priority(priority: CpuPriority) -> None:
     it starts inherit it. "low" is nice 19. "idle" is the SCHED_IDLE class, below nice 19: a sibling's
     thread that wakes up takes the core at once instead of waiting for this thread's time slice, which
     matters when the sibling's threads wait for each other. Neither locks the work out: the kernel
-    weighs an idle-class thread 3 and a nice-19 one 15 against 1024 for a normal one, and here both got
-    1.5–2 % of a CPU kept busy by two normal threads on two cores.
+    weighs an idle-class thread 3 and a nice-19 one 15 against 1024 for a normal one.
     Where a class is not allowed (a sandbox), the next weaker one is used, down to normal priority."""
     thread = threading.get_native_id()
     if priority == "idle":

@@ -32,16 +32,15 @@ class BestRqTokenizer(dg.ConfigurableResource):
     cpu_threads: int = Field(
         default=1,
         ge=0,
-        description="CPU threads for this step (0: all cores). 1 by default: the tokeniser costs about 1 % of "
+        description="CPU threads for this step (0: all cores). 1 by default: the tokeniser is cheap beside "
         "transcription, and a second busy thread pool on the cores transcription uses slows both down.",
     )
     cpu_priority: CpuPriority = Field(
         default="idle",
         description="CPU priority of this step's threads (Linux). It runs beside transcription on the same "
-        "cores and needs a few % of its CPU time, so by default it takes only the time transcription leaves "
+        "cores and needs little of their time, so by default it takes only the time transcription leaves "
         "idle instead of an equal share. 'idle': the SCHED_IDLE class, which also lets transcription's "
-        "threads take a core back at once (800 clips, 6 paired runs: the transcription step 1.7 s and the run "
-        "1.0 s shorter than at 'low'); 'low': nice 19; 'normal': as any step.",
+        "threads take a core back at once (README: Throughput); 'low': nice 19; 'normal': as any step.",
     )
 
     @property

@@ -116,7 +116,7 @@ def decode(data: bytes) -> np.ndarray:
     with _open(data) as f:
         if f.samplerate == SAMPLE_RATE:
             parts = list(_mono_blocks(f))
-        elif f.frames * f.channels <= BLOCK_SAMPLES:  # one block: resampled in one call, 25 % faster
+        elif f.frames * f.channels <= BLOCK_SAMPLES:  # one block: resampled in one call, which is faster
             parts = [soxr.resample(block, f.samplerate, SAMPLE_RATE, quality="HQ") for block in _mono_blocks(f)]
         else:
             stream = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")

@@ -2,11 +2,10 @@
 
 A batch through Whisper allocates and frees activation tensors of tens to hundreds of MB each. By
 default glibc serves such blocks with a fresh ``mmap`` and returns them with ``munmap`` (or trims the
-heap) when they are freed, so the next batch page-faults every page in again: millions of faults per
-batch, a quarter of the CPU time of transcription on this project's 2-core machine. With the
-thresholds below, freed blocks stay in the heap and the next batch reuses them: transcription is
-~30 % faster (benchmarks/pipeline.py), with identical results. The cost is that the process keeps its
-peak memory until it exits, which a step process or a model-serving worker does anyway.
+heap) when they are freed, so the next batch page-faults every page in again. With the thresholds
+below, freed blocks stay in the heap and the next batch reuses them, with identical results (the
+figures: README, Throughput). The cost is that the process keeps its peak memory until it exits,
+which a step process or a model-serving worker does anyway.
 """
 
 import ctypes
@@ -37,10 +36,10 @@ def reuse_freed_memory() -> bool:
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # musl and other C libraries have no tunable malloc
-        log.warning("not glibc: freed memory is not kept for the next batch (transcription ~30 % slower)")
+        log.warning("not glibc: freed memory is not kept for the next batch (transcription is slower)")
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     refused = [param for param, values in SETTINGS.items() if not any(mallopt(param, v) == 1 for v in values)]
     if refused:
-        log.warning(f"glibc refused mallopt parameters {refused}: transcription may be up to ~30 % slower")
+        log.warning(f"glibc refused mallopt parameters {refused}: transcription may be slower")
     return not refused
