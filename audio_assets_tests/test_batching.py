@@ -10,7 +10,7 @@ import time
 import pytest
 
 from audio_assets.assets.audio_files import list_speakers
-from audio_assets.assets.batching import process_files
+from audio_assets.assets.batching import at_cpu_priority, process_files
 from audio_assets.resources import AudioLibrary
 
 log = logging.getLogger("test")
@@ -39,7 +39,7 @@ def measure(library, listings, priority):
         seen.append((len(clips), cpu_priority_of(threading.get_native_id())))
         return [{"samples": len(clip)} for clip in clips]
 
-    tables, _ = process_files(log, "test", listings, library, 4, work, ["samples"], "f", {}, priority=priority)
+    tables, _ = at_cpu_priority(priority, process_files, log, "test", listings, library, 4, work, ["samples"], "f", {})
     return tables, seen
 
 
@@ -106,7 +106,7 @@ def test_an_interrupted_step_stops_its_low_priority_worker_after_the_current_bat
     signal.setitimer(signal.ITIMER_REAL, 0.3)  # during the second of 6 one-file batches
     try:
         with pytest.raises(KeyboardInterrupt):
-            process_files(log, "test", by_speaker, library, 1, slow, ["samples"], "f", {}, priority="idle")
+            at_cpu_priority("idle", process_files, log, "test", by_speaker, library, 1, slow, ["samples"], "f", {})
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from audio_assets.resources.tokenizer import CpuPriority
 from audio_assets.speech import audio
 
 BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
+T = TypeVar("T")
 
 
 def _load(library: AudioLibrary, file_id: str, sha256: str) -> np.ndarray:
@@ -39,43 +41,28 @@ def _error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def process_files(
-    log: logging.Logger,
-    what: str,
+@dataclass
+class WorkPlan:
+    """What a step has to do: per speaker the rows it can reuse, and the batches of files to compute."""
+
+    rows: dict[str, list[dict[str, Any]]]  # reused rows so far; computed rows are added to them
+    reused: dict[str, int]
+    batches: list[list[tuple[str, Any]]]  # (speaker, listing record) per file
+
+    @property
+    def files_to_compute(self) -> int:
+        return sum(len(batch) for batch in self.batches)
+
+
+def plan_work(
     listings: dict[str, pd.DataFrame],
-    library: AudioLibrary,
-    batch_size: int,
-    work: BatchWork,
-    columns: Sequence[str],
-    fingerprint: str,
     previous: dict[str, pd.DataFrame | None],
-    priority: CpuPriority = "normal",
-    stop: threading.Event | None = None,
-) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
-    """Apply ``work`` to every readable file of every speaker's listing; per speaker, one row per
-    file sorted by id, and the figures for that speaker's materialisation metadata.
-
-    Batches are formed across the speakers of the step (sorted by duration), so a run over many small
-    folders fills its batches as well as one big folder does. Rows hold ``id``, ``sha256``, the fields
-    ``work`` returns, ``settings`` (the ``fingerprint`` of the model settings) and ``error`` (None when
-    fine). A file whose content (sha256) already has a good row with the same fingerprint in the
-    speaker's ``previous`` table is not computed again: adding one file to a folder of 400 computes one
-    file. The next batch is read and decoded in a background thread while the model works.
-
-    With ``priority`` "low" or "idle" all of it runs in threads of lower CPU priority (Linux): a cheap
-    step that shares the cores with an expensive sibling then takes the CPU time the sibling leaves
-    idle, instead of an equal share of it. ``stop``, once set, ends the work after the current batch.
-    """
-    if priority != "normal" and sys.platform == "linux":
-        stop = stop or threading.Event()
-        args = (log, what, listings, library, batch_size, work, columns, fingerprint, previous)
-        with ThreadPoolExecutor(1, "low-priority", initializer=_lower_priority, initargs=(priority,)) as pool:
-            future = pool.submit(process_files, *args, stop=stop)
-            try:
-                return future.result()
-            except BaseException:  # the step is interrupted (run cancelled): the worker stops after its batch
-                stop.set()
-                raise
+    fingerprint: str,
+    columns: Sequence[str],
+    batch_size: int,
+) -> WorkPlan:
+    """Reuse what the previous tables already hold for this content and these settings; batch the rest
+    across speakers, sorted by duration (similar lengths batch well)."""
     rows: dict[str, list[dict[str, Any]]] = {speaker: [] for speaker in listings}
     reused: dict[str, int] = dict.fromkeys(listings, 0)
     todo = []
@@ -89,13 +76,29 @@ def process_files(
                 reused[speaker] += 1
             else:
                 todo.append((rec.duration_s, speaker, rec))
-    todo.sort(key=lambda item: (item[0], item[1], item[2].id))  # similar lengths batch well
+    todo.sort(key=lambda item: (item[0], item[1], item[2].id))
     batches = [
         [(speaker, rec) for _, speaker, rec in todo[i : i + batch_size]] for i in range(0, len(todo), batch_size)
     ]
-    progress = Progress(log, what, len(todo))
-    computed_seconds: dict[str, float] = dict.fromkeys(listings, 0.0)
-    start = time.perf_counter()
+    return WorkPlan(rows, reused, batches)
+
+
+def compute(
+    plan: WorkPlan,
+    library: AudioLibrary,
+    work: BatchWork,
+    fingerprint: str,
+    log: logging.Logger,
+    what: str,
+    stop: threading.Event | None = None,
+) -> dict[str, float]:
+    """Run ``work`` over the plan's batches, adding one row per file to ``plan.rows``; the next batch is
+    read and decoded in a background thread meanwhile. A file that cannot be read, or that breaks its
+    batch, becomes one error row. ``stop``, once set, ends the work after the current batch. Returns
+    the seconds of audio computed per speaker."""
+    rows, batches = plan.rows, plan.batches
+    computed_seconds: dict[str, float] = dict.fromkeys(rows, 0.0)
+    progress = Progress(log, what, plan.files_to_compute)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
         pending = prefetch.submit(_load_batch, library, batches[0]) if batches else None
         for index, batch in enumerate(batches):
@@ -119,28 +122,78 @@ def process_files(
                     rows[speaker].append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint})
                     computed_seconds[speaker] += len(clip) / audio.SAMPLE_RATE
             progress.advance(len(batch))
-    wall = time.perf_counter() - start
+    return computed_seconds
+
+
+def assemble(
+    listings: dict[str, pd.DataFrame],
+    plan: WorkPlan,
+    columns: Sequence[str],
+    computed_seconds: dict[str, float],
+    wall: float,
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
+    """Per speaker, the table (one row per readable file, sorted by id) and its metadata figures."""
     step_seconds = sum(computed_seconds.values())
     tables, stats = {}, {}
     for speaker, listing in listings.items():
-        table = pd.DataFrame(rows[speaker], columns=["id", "sha256", *columns, "settings", "error"])
+        table = pd.DataFrame(plan.rows[speaker], columns=["id", "sha256", *columns, "settings", "error"])
         table = table.sort_values("id", ignore_index=True)
         table.attrs = dict(listing.attrs)  # a speaker-level problem (folder_error) travels downstream
         done = int(table["error"].isna().sum())
         tables[speaker] = table
         stats[speaker] = {
             "files": done,
-            "computed": done - reused[speaker],
-            "reused": reused[speaker],
+            "computed": done - plan.reused[speaker],
+            "reused": plan.reused[speaker],
             "errors": len(table) - done,
             "audio_seconds": round(float(listing.loc[listing["error"].isna(), "duration_s"].sum()), 3),
             "computed_audio_seconds": round(computed_seconds[speaker], 3),
             # the step's own figures: a step may batch several speakers together
             "wall_seconds": round(wall, 3),
-            "files_per_second": round(len(todo) / wall, 3) if wall > 0 else 0.0,
+            "files_per_second": round(plan.files_to_compute / wall, 3) if wall > 0 else 0.0,
             "audio_seconds_per_wall_second": round(step_seconds / wall, 3) if wall > 0 else 0.0,
         }
     return tables, stats
+
+
+def process_files(
+    log: logging.Logger,
+    what: str,
+    listings: dict[str, pd.DataFrame],
+    library: AudioLibrary,
+    batch_size: int,
+    work: BatchWork,
+    columns: Sequence[str],
+    fingerprint: str,
+    previous: dict[str, pd.DataFrame | None],
+    stop: threading.Event | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
+    """Apply ``work`` to every readable file of every speaker's listing: plan (reuse), compute
+    (batches), assemble (tables and figures). Rows hold ``id``, ``sha256``, the fields ``work`` returns,
+    ``settings`` (the ``fingerprint`` of the model settings) and ``error`` (None when fine). A file
+    whose content already has a good row with the same fingerprint in the speaker's ``previous`` table
+    is not computed again: adding one file to a folder of 400 computes one file."""
+    plan = plan_work(listings, previous, fingerprint, columns, batch_size)
+    start = time.perf_counter()
+    computed_seconds = compute(plan, library, work, fingerprint, log, what, stop)
+    return assemble(listings, plan, columns, computed_seconds, time.perf_counter() - start)
+
+
+def at_cpu_priority(priority: CpuPriority, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args, stop=...)`` in a thread of lower CPU priority (Linux; elsewhere, or at
+    "normal", in this thread): a cheap step that shares the cores with an expensive sibling then takes
+    the CPU time the sibling leaves idle, instead of an equal share of it. If this thread is
+    interrupted (Dagster cancelling the step), ``stop`` is set and the worker ends after its batch."""
+    stop = threading.Event()
+    if priority == "normal" or sys.platform != "linux":
+        return function(*args, stop=stop)
+    with ThreadPoolExecutor(1, "low-priority", initializer=_lower_priority, initargs=(priority,)) as pool:
+        future = pool.submit(function, *args, stop=stop)
+        try:
+            return future.result()
+        except BaseException:
+            stop.set()
+            raise
 
 
 def _lower_priority(priority: CpuPriority) -> None:

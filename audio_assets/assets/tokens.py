@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from audio_assets.assets.batching import process_files
+from audio_assets.assets.batching import at_cpu_priority, process_files
 from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.io import SpeakerParquetIOManager
@@ -43,7 +43,9 @@ def tokens(
     def work(clips):
         return [{"token_ids": ids, "n_tokens": len(ids)} for ids in quantizer.encode(clips)]
 
-    tables, stats = process_files(
+    tables, stats = at_cpu_priority(
+        tokenizer.cpu_priority,
+        process_files,
         context.log,
         "tokens",
         audio_files,
@@ -53,7 +55,6 @@ def tokens(
         COLUMNS,
         quantizer.settings_fingerprint,
         {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
-        priority=tokenizer.cpu_priority,
     )
     for speaker, table in sorted(tables.items()):
         n_tokens = int(table["n_tokens"].fillna(0).sum())
