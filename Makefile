@@ -40,7 +40,7 @@ check-defs: setup
 # A Celery worker (AUDIO_ASSETS_EXECUTOR=celery); QUEUES=gpu on GPU machines, dagster for the rest
 QUEUES ?= gpu,dagster
 worker: setup
-	$(BIN)/celery -A audio_assets.celery_app worker -Q $(QUEUES) --loglevel=INFO
+	$(BIN)/celery -A audio_assets.execution.celery_app worker -Q $(QUEUES) --loglevel=INFO
 
 test: setup system-deps
 	$(BIN)/python -m pytest -q

@@ -25,7 +25,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from audio_assets.partitions import speakers
+from audio_assets.partitions import speaker_partitions
 from audio_assets.resources import BestRqTokenizer, ResultsFolder
 from audio_assets.speech.wer import word_error_rate
 
@@ -43,7 +43,7 @@ def _spec(name: str, description: str, blocking: bool = False) -> dg.AssetCheckS
         name,
         asset=ASSET,
         description=description,
-        partitions_def=speakers,
+        partitions_def=speaker_partitions,
         blocking=blocking,
         additional_deps=["audio_files", "transcriptions"],  # the listing and the loudness it compares with
     )

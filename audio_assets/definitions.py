@@ -12,9 +12,14 @@ import dagster as dg
 from audio_assets.assets import audio_files, merged_jsonl, tokens, transcriptions
 from audio_assets.checks import DatasetQuality, merged_jsonl_quality
 from audio_assets.execution import build_executor
-from audio_assets.io import SpeakerParquetIOManager
 from audio_assets.jobs import process_speakers
-from audio_assets.resources import AudioLibrary, BestRqTokenizer, ResultsFolder, WhisperResource
+from audio_assets.resources import (
+    AudioLibrary,
+    BestRqTokenizer,
+    ResultsFolder,
+    SpeakerParquetIOManager,
+    WhisperResource,
+)
 from audio_assets.sensors import RUN_FILES, build_audio_folder_sensor
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 # Multi-partition backfill policies are beta in Dagster 1.13; we rely on them knowingly (see below).
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
-speakers = dg.DynamicPartitionsDefinition(name="speakers")
+speaker_partitions = dg.DynamicPartitionsDefinition(name="speakers")
 
 # Several speakers share a run, so each step process loads the Whisper model once for up to this many
 # partitions instead of once per speaker; one speaker's problems never fail the others (they become

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from audio_assets.jobs import process_speakers
-from audio_assets.partitions import range_tags, speaker_ranges, speakers
+from audio_assets.partitions import range_tags, speaker_partitions, speaker_ranges
 from audio_assets.resources import AudioLibrary
-from audio_assets.resources.audio import AudioRootUnavailable, FolderState
+from audio_assets.resources.audio_library import AudioRootUnavailable, FolderState
 from audio_assets.speaker_keys import key_problem
 
 RUN_FILES = 2000
@@ -149,7 +149,7 @@ def build_audio_folder_sensor(
             states = audio_library.folder_states()
         except AudioRootUnavailable as error:  # one line in the tick history, not a traceback per tick
             return dg.SkipReason(str(error))
-        registered_order = list(context.instance.get_dynamic_partitions(speakers.name))
+        registered_order = list(context.instance.get_dynamic_partitions(speaker_partitions.name))
         registered = set(registered_order)
         materialized = set(context.instance.get_materialized_partitions(dg.AssetKey("merged_jsonl")))
         cursor = SensorCursor.from_json(context.cursor)
@@ -170,8 +170,8 @@ def build_audio_folder_sensor(
         return dg.SensorResult(
             run_requests=run_requests(plan, registered_order, states, (first_run_files, run_files)),
             dynamic_partitions_requests=[
-                *([speakers.build_delete_request(list(plan.remove))] if plan.remove else []),
-                *([speakers.build_add_request(plan.add)] if plan.add else []),
+                *([speaker_partitions.build_delete_request(list(plan.remove))] if plan.remove else []),
+                *([speaker_partitions.build_add_request(plan.add)] if plan.add else []),
             ],
             asset_events=[
                 dg.AssetObservation(

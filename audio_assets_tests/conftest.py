@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from audio_assets.corpus import Utterance, make_corpus
-from audio_assets.speech import audio
+from audio_assets.cli.corpus import Utterance, make_corpus
+from audio_assets.speech import decoding
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 JFK_TEXT = (
@@ -61,7 +61,7 @@ def jfk_path() -> Path:
 
 @pytest.fixture(scope="session")
 def jfk_audio(jfk_path):
-    return audio.decode(jfk_path.read_bytes())
+    return decoding.decode(jfk_path.read_bytes())
 
 
 @pytest.fixture(scope="session")

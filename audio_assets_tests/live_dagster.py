@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from audio_assets.graphql_client import graphql
+from audio_assets.cli.backfill_client import graphql
 
 PROJECT = Path(__file__).resolve().parents[1]
 

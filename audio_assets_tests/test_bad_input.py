@@ -15,7 +15,7 @@ import soundfile
 import soxr
 
 from audio_assets.assets.audio_files import list_speakers
-from audio_assets.corpus import HARVARD_SENTENCES, synthesize
+from audio_assets.cli.corpus import HARVARD_SENTENCES, synthesize
 from audio_assets.resources import AudioLibrary
 from audio_assets.speech.wer import word_error_rate
 

@@ -20,7 +20,7 @@ import soundfile
 import yaml
 from dagster._core.instance.ref import InstanceRef
 
-from audio_assets.corpus import HARVARD_SENTENCES, make_corpus, synthesize
+from audio_assets.cli.corpus import HARVARD_SENTENCES, make_corpus, synthesize
 from audio_assets.speech.wer import word_error_rate
 
 from .live_dagster import stop_group, wait_for

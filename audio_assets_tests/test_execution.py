@@ -46,7 +46,7 @@ def test_every_preloaded_module_exists():
     # the multiprocess executor puts this module first unless it is listed: listed first, the executor's
     # list is exactly PRELOAD_MODULES, the list the CLI starts the forkserver with
     assert PRELOAD_MODULES[0] == "dagster._core.executor.multiprocess"
-    # found, not imported: forkserver_imports acts on import, and only the forkserver should run it
+    # found, not imported: forkserver_preload acts on import, and only the forkserver should run it
     missing = [name for name in PRELOAD_MODULES if importlib.util.find_spec(name) is None]
     assert not missing  # dagster_postgres included: the dev install has it
 
@@ -118,7 +118,7 @@ if __name__ == "__main__":
 """
 
 
-def test_forkserver_imports_torch_right_after_its_first_fork(tmp_path):
+def test_forkserver_preload_imports_torch_right_after_its_first_fork(tmp_path):
     """The first step (the listing) is forked before torch is imported, so it starts ~0.9 s sooner; every
     later step (the model steps) finds torch and Whisper imported and the imported objects frozen."""
     script = tmp_path / "forks.py"

@@ -7,7 +7,7 @@ import pytest
 
 from audio_assets.files import atomic_write, safe_file_stem
 from audio_assets.resources import AudioLibrary
-from audio_assets.resources.audio import UnsafePath
+from audio_assets.resources.audio_library import UnsafePath
 
 pytestmark = pytest.mark.fast
 

@@ -14,8 +14,13 @@ import pytest
 
 from audio_assets.assets import audio_files, merged_jsonl, tokens, transcriptions
 from audio_assets.checks import DatasetQuality, merged_jsonl_quality
-from audio_assets.io import SpeakerParquetIOManager
-from audio_assets.resources import AudioLibrary, BestRqTokenizer, ResultsFolder, WhisperResource
+from audio_assets.resources import (
+    AudioLibrary,
+    BestRqTokenizer,
+    ResultsFolder,
+    SpeakerParquetIOManager,
+    WhisperResource,
+)
 from audio_assets.speech.whisper_engines import Transcript
 
 pytestmark = pytest.mark.fast

@@ -8,7 +8,7 @@ import pytest
 import soundfile
 import soxr
 
-from audio_assets.corpus import HARVARD_SENTENCES, synthesize
+from audio_assets.cli.corpus import HARVARD_SENTENCES, synthesize
 from audio_assets.speech.wer import word_error_rate
 
 from .test_pipeline import run, run_config_for

@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from audio_assets.corpus import make_corpus
+from audio_assets.cli.corpus import make_corpus
 
 from .live_dagster import PROJECT, DagsterDev, wait_for
 from .test_pipeline import run, run_config_for

@@ -14,11 +14,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from audio_assets.corpus import asterisk_prompts
+from audio_assets.cli.corpus import asterisk_prompts
 from audio_assets.definitions import process_speakers_job
 from audio_assets.partitions import range_tags
 from audio_assets.resources import WhisperResource
-from audio_assets.speech.audio import decode
+from audio_assets.speech.decoding import decode
 from audio_assets.speech.wer import word_error_rate
 
 from .test_pipeline import run_config_for

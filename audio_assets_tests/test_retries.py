@@ -7,7 +7,7 @@ import dagster as dg
 import yaml
 
 from audio_assets.definitions import defs
-from audio_assets.io.parquet import SpeakerParquetIOManager
+from audio_assets.resources.parquet_tables import SpeakerParquetIOManager
 
 from .test_pipeline import run_config_for
 

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from audio_assets.graphql_client import graphql
+from audio_assets.cli.backfill_client import graphql
 
 from .live_dagster import PROJECT, _default_signals, free_port, stop_group, wait_for
 from .services import postgres, redis
@@ -56,7 +56,7 @@ class Cluster:
     def start_worker(self, name: str, queues: str, concurrency: int) -> subprocess.Popen:
         process = self.start(
             f"worker-{name}.log",
-            [str(BIN / "celery"), "-A", "audio_assets.celery_app", "worker", "-Q", queues, "-n", f"{name}@%h"]
+            [str(BIN / "celery"), "-A", "audio_assets.execution.celery_app", "worker", "-Q", queues, "-n", f"{name}@%h"]
             + [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
         )
         self.workers[name] = process

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from audio_assets.resources import BestRqTokenizer
-from audio_assets.speech.audio import decode
 from audio_assets.speech.bestrq import BestRqQuantizer
+from audio_assets.speech.decoding import decode
 
 TOKENS_OF_FILE = """
 import json, sys
 from pathlib import Path
 from audio_assets.resources import BestRqTokenizer
-from audio_assets.speech.audio import decode
+from audio_assets.speech.decoding import decode
 q = BestRqTokenizer(seed=int(sys.argv[2])).quantizer()
 print(json.dumps(q.encode([decode(Path(sys.argv[1]).read_bytes())])[0].tolist()))
 """

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from audio_assets.resources import WhisperResource
-from audio_assets.speech.audio import decode
+from audio_assets.speech.decoding import decode
 from audio_assets.speech.models import ModelNotAvailable
 from audio_assets.speech.wer import normalize, word_error_rate
 from audio_assets.speech.whisper_engines import EngineSettings, load_engine

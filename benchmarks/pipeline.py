@@ -104,7 +104,7 @@ def _statm(pid: int) -> tuple[int, int]:
 
 
 def _corpus(corpus: Path) -> list[tuple[str, Path, str]]:
-    """(id, path, known text) for every clip of a corpus made by audio_assets.corpus."""
+    """(id, path, known text) for every clip of a corpus made by audio_assets.cli.corpus."""
     root = corpus / "wav48_silence_trimmed"
     items = []
     for path in sorted(root.rglob("*.flac")):
@@ -116,7 +116,7 @@ def _corpus(corpus: Path) -> list[tuple[str, Path, str]]:
 
 def run_old(corpus: Path, cache: str) -> dict:
     from audio_assets.resources import BestRqTokenizer
-    from audio_assets.speech.audio import decode
+    from audio_assets.speech.decoding import decode
     from audio_assets.speech.models import openai_whisper_checkpoint
 
     items = _corpus(corpus)
@@ -139,7 +139,7 @@ def run_old(corpus: Path, cache: str) -> dict:
 
 def run_engine(corpus: Path, cache: str, temperature_fallback: bool = False) -> dict:
     from audio_assets.resources import BestRqTokenizer, WhisperResource
-    from audio_assets.speech.audio import decode
+    from audio_assets.speech.decoding import decode
 
     items = _corpus(corpus)
     start = time.perf_counter()
@@ -169,7 +169,7 @@ def run_pipeline(corpus: Path, cache: str) -> dict:
         PARQUET_DIR=str(work / "parquet"),
         XDG_CACHE_HOME=str(Path(cache).parent),
     )
-    from audio_assets.cli import materialize, register_speakers
+    from audio_assets.cli.command import materialize, register_speakers
 
     speakers, _ = register_speakers(instance)
     config = {
@@ -300,7 +300,7 @@ def run_daemon(corpus: Path, cache: str) -> dict:
     """(d): the corpus copied into AUDIO_ROOT under a running dagster dev; then one more 3-clip folder."""
     import shutil
 
-    from audio_assets.corpus import make_corpus
+    from audio_assets.cli.corpus import make_corpus
 
     work = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
     audio_root = work / "audio"
@@ -333,7 +333,7 @@ def run_backfill(corpus: Path, cache: str) -> dict:
     """(d'): the corpus registered in a fresh instance, the sensor off, then one backfill over all of it."""
     import shutil
 
-    from audio_assets.graphql_client import launch_backfill
+    from audio_assets.cli.backfill_client import launch_backfill
 
     work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     audio_root = work / "audio"
@@ -384,7 +384,7 @@ def _finished_runs(url: str, timeout: float = 300) -> list[str]:
 
 
 def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
-    from audio_assets.graphql_client import graphql
+    from audio_assets.cli.backfill_client import graphql
 
     return graphql(url, query, variables)
 
@@ -477,7 +477,7 @@ def main() -> None:
         run_mode(args.mode, args.corpus, args.cache)
         return
 
-    from audio_assets.corpus import make_corpus
+    from audio_assets.cli.corpus import make_corpus
     from audio_assets.partitions import MAX_SPEAKERS_PER_RUN
 
     if args.first_run_files:

@@ -30,8 +30,8 @@ COMBINATIONS.append(("base", "openai-whisper", "en"))
 
 
 def measure(model: str, backend: str, language: str | None, prompts: int, clips: int, work: Path) -> dict:
-    from audio_assets.corpus import asterisk_prompts, make_corpus
-    from audio_assets.speech.audio import decode
+    from audio_assets.cli.corpus import asterisk_prompts, make_corpus
+    from audio_assets.speech.decoding import decode
     from audio_assets.speech.wer import word_error_rate
     from audio_assets.speech.whisper_engines import EngineSettings, load_engine
 

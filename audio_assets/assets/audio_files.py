@@ -7,12 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
+from audio_assets.assets.progress import Progress
 from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
-from audio_assets.partitions import speaker_backfill_policy, speakers
-from audio_assets.progress import Progress
+from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
-from audio_assets.resources.audio import AudioFile, AudioRootUnavailable, UnsafePath
-from audio_assets.speech import audio
+from audio_assets.resources.audio_library import AudioFile, AudioRootUnavailable, UnsafePath
+from audio_assets.speech import decoding
 
 SCHEMA = schema(
     id=FILE_ID,
@@ -39,11 +39,11 @@ def describe(library: AudioLibrary, f: AudioFile) -> dict:
         try:
             data = library.read_bytes(f.id)
             row["size_bytes"] = len(data)
-            info = audio.inspect(data)
+            info = decoding.inspect(data)
             row.update(
                 dataclasses.asdict(info), duration_s=info.duration_s, reference_text=library.reference_text(f.id)
             )
-        except audio.BadAudio as error:
+        except decoding.BadAudio as error:
             row["error"] = str(error)
         except OSError as error:
             row["error"] = f"cannot read the file: {error}"
@@ -83,7 +83,7 @@ def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, 
 
 
 @dg.asset(
-    partitions_def=speakers,
+    partitions_def=speaker_partitions,
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     group_name="speech_dataset",

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from audio_assets.progress import Progress
+from audio_assets.assets.progress import Progress
 from audio_assets.resources import AudioLibrary
 from audio_assets.resources.tokenizer import CpuPriority
-from audio_assets.speech import audio
+from audio_assets.speech import decoding
 
 BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
 T = TypeVar("T")
@@ -34,7 +34,7 @@ def _load(library: AudioLibrary, file_id: str, sha256: str) -> np.ndarray:
     data = library.read_bytes(file_id)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise RuntimeError("file changed since it was listed; rematerialise audio_files")
-    return audio.decode(data)
+    return decoding.decode(data)
 
 
 def _error(error: BaseException) -> str:
@@ -120,7 +120,7 @@ def compute(
                     rows[speaker].append({"id": rec.id, "sha256": rec.sha256, "error": _error(result)})
                 else:
                     rows[speaker].append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint})
-                    computed_seconds[speaker] += len(clip) / audio.SAMPLE_RATE
+                    computed_seconds[speaker] += len(clip) / decoding.SAMPLE_RATE
             progress.advance(len(batch))
     return computed_seconds
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
 from audio_assets.files import ERRORS_SUFFIX
-from audio_assets.partitions import speaker_backfill_policy, speakers
+from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
 from audio_assets.resources import ResultsFolder
 
 JSONL_SCHEMA = schema(
@@ -63,7 +63,7 @@ def _by_id(step: str, table: pd.DataFrame, value: str) -> dict[str, tuple]:
 
 
 @dg.asset(
-    partitions_def=speakers,
+    partitions_def=speaker_partitions,
     backfill_policy=speaker_backfill_policy,
     group_name="speech_dataset",
     kinds={"json"},

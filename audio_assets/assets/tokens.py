@@ -7,9 +7,8 @@ import pandas as pd
 from audio_assets.assets.batching import at_cpu_priority, process_files
 from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
-from audio_assets.io import SpeakerParquetIOManager
-from audio_assets.partitions import speaker_backfill_policy, speakers
-from audio_assets.resources import AudioLibrary, BestRqTokenizer
+from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
+from audio_assets.resources import AudioLibrary, BestRqTokenizer, SpeakerParquetIOManager
 
 COLUMNS = ["token_ids", "n_tokens"]
 SCHEMA = model_step_schema(
@@ -20,7 +19,7 @@ SCHEMA = model_step_schema(
 
 
 @dg.asset(
-    partitions_def=speakers,
+    partitions_def=speaker_partitions,
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     pool="tokenizer",

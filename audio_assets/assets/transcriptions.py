@@ -8,10 +8,9 @@ import pandas as pd
 from audio_assets.assets.batching import process_files
 from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
-from audio_assets.io import SpeakerParquetIOManager
-from audio_assets.partitions import speaker_backfill_policy, speakers
-from audio_assets.resources import AudioLibrary, WhisperResource
-from audio_assets.speech import audio
+from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
+from audio_assets.resources import AudioLibrary, SpeakerParquetIOManager, WhisperResource
+from audio_assets.speech import decoding
 
 COLUMNS = ["text", "language", "language_probability", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
 SCHEMA = model_step_schema(
@@ -27,7 +26,7 @@ SCHEMA = model_step_schema(
 
 
 @dg.asset(
-    partitions_def=speakers,
+    partitions_def=speaker_partitions,
     backfill_policy=speaker_backfill_policy,
     io_manager_key="parquet_io_manager",
     pool="whisper",
@@ -53,7 +52,7 @@ def transcriptions(
 
     def work(clips):
         transcripts = whisper.engine().transcribe(clips)
-        return [{**dataclasses.asdict(t), "rms_dbfs": audio.loudness_dbfs(c)} for t, c in zip(transcripts, clips)]
+        return [{**dataclasses.asdict(t), "rms_dbfs": decoding.loudness_dbfs(c)} for t, c in zip(transcripts, clips)]
 
     tables, stats = process_files(
         context.log,

@@ -1,6 +1,14 @@
-from audio_assets.resources.audio import AudioFile, AudioLibrary
+from audio_assets.resources.audio_library import AudioFile, AudioLibrary
+from audio_assets.resources.parquet_tables import SpeakerParquetIOManager
 from audio_assets.resources.results import ResultsFolder
 from audio_assets.resources.tokenizer import BestRqTokenizer
 from audio_assets.resources.whisper import WhisperResource
 
-__all__ = ["AudioFile", "AudioLibrary", "BestRqTokenizer", "ResultsFolder", "WhisperResource"]
+__all__ = [
+    "AudioFile",
+    "AudioLibrary",
+    "BestRqTokenizer",
+    "ResultsFolder",
+    "SpeakerParquetIOManager",
+    "WhisperResource",
+]

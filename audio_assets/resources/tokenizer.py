@@ -54,7 +54,7 @@ class BestRqTokenizer(dg.ConfigurableResource):
     def apply_cpu_threads(self) -> None:
         """Limit this process's torch threads to ``cpu_threads`` (0 leaves them as they are). The tokens
         step calls it, not ``setup_for_execution``: every step using this resource runs that, and the
-        listing step must not import torch (see forkserver_imports.py)."""
+        listing step must not import torch (see execution/forkserver_preload.py)."""
         if self.cpu_threads:
             import torch
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_assets.speech.audio import SAMPLE_RATE, loudness_dbfs
+from audio_assets.speech.decoding import SAMPLE_RATE, loudness_dbfs
 from audio_assets.speech.devices import check_device, cpu_supports_bf16, resolve_device
 from audio_assets.speech.memory import reuse_freed_memory
 from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_hint, openai_whisper_checkpoint
@@ -112,7 +112,7 @@ def check(settings: EngineSettings) -> None:
     """What ``plan`` checks, without resolving what cannot fail: the device is probed only when it is
     not "auto" or "cpu" (``check_device``), the precision only when it is not "auto", and local or shipped
     weights are found without importing torch. The listing step runs this before the forkserver has
-    imported torch (see forkserver_imports.py)."""
+    imported torch (see execution/forkserver_preload.py)."""
     _check_settings(settings)
     runtime = RUNTIMES[settings.backend]
     if settings.compute_type == "auto":

@@ -18,9 +18,8 @@ import yaml
 from dotenv import dotenv_values
 
 from audio_assets.execution import start_step_launcher
-from audio_assets.partitions import range_tags, speaker_ranges
-from audio_assets.partitions import speakers as speakers_partitions
-from audio_assets.resources.audio import AudioRootUnavailable
+from audio_assets.partitions import range_tags, speaker_partitions, speaker_ranges
+from audio_assets.resources.audio_library import AudioRootUnavailable
 from audio_assets.speaker_keys import key_problem
 
 
@@ -34,7 +33,7 @@ def refuse_impossible_keys(keys: Sequence[str]) -> None:
 def possible_keys(instance: dg.DagsterInstance) -> list[str]:
     """The registered keys, without those the sensor removes (added in the UI or over GraphQL)."""
     keys = []
-    for key in instance.get_dynamic_partitions(speakers_partitions.name):
+    for key in instance.get_dynamic_partitions(speaker_partitions.name):
         if why := key_problem(key):
             print(f"partition {key!r} left out: {why} (the sensor removes it)", file=sys.stderr)
         else:
@@ -62,10 +61,10 @@ def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str
                 print(f"speaker folder {name!r} skipped: {problem}; rename it to process it", file=sys.stderr)
             else:
                 folders.append(name)
-    known = set(instance.get_dynamic_partitions(speakers_partitions.name))
+    known = set(instance.get_dynamic_partitions(speaker_partitions.name))
     new = [f for f in folders if f not in known]
     if new:
-        instance.add_dynamic_partitions(speakers_partitions.name, new)
+        instance.add_dynamic_partitions(speaker_partitions.name, new)
     return folders, new
 
 
@@ -73,7 +72,7 @@ def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_confi
     """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
     from audio_assets.definitions import executor, process_speakers_job
 
-    ordered = instance.get_dynamic_partitions(speakers_partitions.name)
+    ordered = instance.get_dynamic_partitions(speaker_partitions.name)
     try:
         ranges = speaker_ranges(selected, ordered)
     except KeyError as error:
@@ -140,14 +139,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("materialize", "backfill"):
         refuse_impossible_keys(args.speakers)
     if args.command == "corpus":
-        from audio_assets.corpus import make_corpus
+        from audio_assets.cli.corpus import make_corpus
 
         made = make_corpus(args.out, speakers=args.speakers, clips=args.clips)
         print(f"wrote {len(made)} clips under {args.out / 'wav48_silence_trimmed'}")
         return 0
 
     if args.command == "backfill":
-        from audio_assets.graphql_client import launch_backfill, wait_for_backfill
+        from audio_assets.cli.backfill_client import launch_backfill, wait_for_backfill
 
         backfill_id = launch_backfill(args.url, args.speakers or None)
         print(f"backfill {backfill_id} launched: {args.url}/runs/b/{backfill_id}")

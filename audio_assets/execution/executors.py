@@ -13,7 +13,7 @@ GPU_QUEUE = "gpu"
 
 # Imported once by the forkserver, before it forks any step process: the definitions and the instance's
 # storage classes (every step opens the instance, and would import them, SQLAlchemy and Alembic, itself).
-# torch and Whisper follow right after the first fork (forkserver_imports.py). A module that
+# torch and Whisper follow right after the first fork (forkserver_preload.py). A module that
 # is not installed (dagster_postgres on a SQLite-only machine) is skipped by the forkserver.
 PRELOAD_MODULES = [
     "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
@@ -25,7 +25,7 @@ PRELOAD_MODULES = [
     "dagster._core.scheduler",
     "dagster._core.run_coordinator",
     "dagster_postgres",
-    "audio_assets.forkserver_imports",
+    "audio_assets.execution.forkserver_preload",
 ]
 # The model steps read and write shared storage (NFS, object-store mounts) for minutes: an I/O error
 # there is often gone a few seconds later. One bad file never fails a step (it becomes an error record).

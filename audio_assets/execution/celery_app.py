@@ -1,4 +1,4 @@
-"""The Celery app the workers run: ``celery -A audio_assets.celery_app worker -Q gpu`` (see README).
+"""The Celery app the workers run: ``celery -A audio_assets.execution.celery_app worker -Q gpu`` (see README).
 
 Same broker, backend and settings as the executor in definitions.py, so submitted steps and workers
 agree. Each worker process keeps the models it loaded for its lifetime: a step reuses them.

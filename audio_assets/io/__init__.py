@@ -1,3 +1,0 @@
-from audio_assets.io.parquet import SpeakerParquetIOManager
-
-__all__ = ["SpeakerParquetIOManager"]
