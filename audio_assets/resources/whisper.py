@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Literal
 
@@ -52,19 +53,17 @@ class WhisperResource(dg.ConfigurableResource):
     cache_dir: str = Field(
         default="", description="Where derived or downloaded weights go (default ~/.cache/audio_assets)."
     )
+    reuse_freed_memory: bool = Field(
+        default=True,
+        description="Keep freed memory in the step process for the next batch (glibc malloc thresholds) "
+        "instead of handing it back to the kernel and faulting it in again; the process then keeps its peak "
+        "memory until it exits.",
+    )
 
     def settings(self) -> EngineSettings:
-        return EngineSettings(
-            backend=self.backend,
-            model=self.model,
-            device=self.device,
-            compute_type=self.compute_type,
-            language=self.language,
-            beam_size=self.beam_size,
-            batch_size=self.batch_size,
-            temperature_fallback=self.temperature_fallback,
-            cache_dir=self.cache_dir or str(default_cache_dir()),
-        )
+        # the engine's settings are this resource's fields of the same names, so they cannot drift apart
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(EngineSettings)}
+        return EngineSettings(**{**fields, "cache_dir": self.cache_dir or str(default_cache_dir())})
 
     def fingerprint(self) -> str:
         """Identifies the transcripts these settings produce, without loading the model."""

@@ -8,7 +8,6 @@ long-form algorithm (sequential 30 s windows with timestamps), one file at a tim
 import contextlib
 import dataclasses
 import hashlib
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ class EngineSettings:
     batch_size: int = 16
     temperature_fallback: bool = False
     cache_dir: str = ""
+    reuse_freed_memory: bool = True  # process-wide malloc thresholds (speech/memory.py)
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,10 @@ class Plan:
 
 
 def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
+    """openai-whisper's measure of repetition, the one its transcribe() tests against the threshold."""
+    from whisper.utils import compression_ratio as whisper_compression_ratio  # imports torch: not at module load
+
+    return whisper_compression_ratio(text) if text else 0.0
 
 
 def _compute_type(settings: EngineSettings, device: str) -> str:
@@ -177,7 +179,8 @@ class WhisperEngine(ABC):
         self.plan = plan(settings)
         self.device = self.plan.device
         self.compute_type = self.plan.compute_type
-        reuse_freed_memory()  # batches reuse the previous batch's memory instead of faulting it in anew
+        if settings.reuse_freed_memory:  # batches reuse the previous batch's memory instead of faulting it in
+            reuse_freed_memory()
 
     @property
     def description(self) -> dict[str, str]:
