@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from audio_assets.upstream import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+
 # Multi-partition backfill policies are beta in Dagster 1.13; we rely on them knowingly (see below).
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
@@ -17,9 +19,6 @@ speaker_partitions = dg.DynamicPartitionsDefinition(name="speakers")
 # a backfill's runs cover all four assets.
 MAX_SPEAKERS_PER_RUN = 25
 speaker_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_SPEAKERS_PER_RUN)
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def speaker_ranges(
@@ -55,4 +54,4 @@ def speaker_ranges(
 
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags that make one run cover the speakers ``first`` … ``last``."""
-    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+    return {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from audio_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from audio_assets.resources import AudioLibrary
 from audio_assets.sensors import SensorCursor, build_audio_folder_sensor
+from audio_assets.upstream import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 pytestmark = pytest.mark.fast
 
@@ -62,7 +62,7 @@ def requested(result: dg.SensorResult) -> list[tuple[str, str]]:
         if r.partition_key is not None:
             out.append((r.partition_key, r.partition_key))
         else:
-            out.append((r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]))
+            out.append((r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]))
     return out
 
 

@@ -65,14 +65,14 @@ def test_engine_is_loaded_once_per_process(model_cache):
 def test_auto_settings_on_this_machine(model_cache):
     import torch
 
-    from audio_assets.speech.devices import cpu_supports_bf16
+    from audio_assets.upstream import cpu_has_native_bf16
 
     engine = WhisperResource(cache_dir=model_cache).engine()
     if torch.cuda.is_available():
         assert engine.description["device"] == "cuda" and engine.description["compute_type"] == "float16"
     else:
         assert engine.description["device"] == "cpu"
-        assert engine.description["compute_type"] == ("bfloat16" if cpu_supports_bf16() else "float32")
+        assert engine.description["compute_type"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
 
 
 def test_missing_model_offline_is_one_clear_error(tmp_path):

@@ -9,6 +9,8 @@ import multiprocessing.forkserver
 
 import dagster as dg
 
+from audio_assets.upstream import DAGSTER_STEP_MODULES
+
 GPU_QUEUE = "gpu"
 
 # Imported once by the forkserver, before it forks any step process: the definitions and the instance's
@@ -16,14 +18,8 @@ GPU_QUEUE = "gpu"
 # torch and Whisper follow right after the first fork (forkserver_preload.py). A module that
 # is not installed (dagster_postgres on a SQLite-only machine) is skipped by the forkserver.
 PRELOAD_MODULES = [
-    "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
+    *DAGSTER_STEP_MODULES,  # the executor's own module first
     "audio_assets.definitions",
-    "dagster._core.storage.root",
-    "dagster._core.storage.migration.utils",
-    "dagster._core.storage.sqlite_storage",
-    "dagster._core.storage.local_compute_log_manager",
-    "dagster._core.scheduler",
-    "dagster._core.run_coordinator",
     "dagster_postgres",
     "audio_assets.execution.forkserver_preload",
 ]

@@ -31,13 +31,3 @@ def check_device(device: str, runtime: str = "torch") -> None:
     "cpu" always resolve, so a step that only checks its settings does not import torch for them."""
     if device not in ("auto", "cpu"):
         resolve_device(device, runtime)
-
-
-def cpu_supports_bf16() -> bool:
-    """True on CPUs with native bf16 matmuls (AVX512-BF16 or AMX), where bf16 autocast speeds Whisper up."""
-    import torch
-
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # older torch without these probes
-        return False

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from audio_assets.speech.decoding import SAMPLE_RATE, loudness_dbfs
-from audio_assets.speech.devices import check_device, cpu_supports_bf16, resolve_device
+from audio_assets.speech.devices import check_device, resolve_device
 from audio_assets.speech.memory import reuse_freed_memory
 from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_hint, openai_whisper_checkpoint
+from audio_assets.upstream import cpu_has_native_bf16, openai_whisper_alignment_heads, openai_whisper_download
 
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 MAX_NEW_TOKENS = 224  # openai-whisper's default sample_len (n_text_ctx // 2)
@@ -93,7 +94,7 @@ def _compute_type(settings: EngineSettings, device: str) -> str:
     if requested == "auto":
         if device == "cuda":
             return "float16"
-        return "bfloat16" if cpu_supports_bf16() else "float32"
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
     if requested not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"openai-whisper compute_type must be auto, float32, float16 or bfloat16, not {requested!r}")
     if requested == "float16" and device != "cuda":
@@ -138,9 +139,7 @@ def _weights(settings: EngineSettings) -> str:
         if settings.backend == "openai-whisper":
             weights = openai_whisper_checkpoint(settings.model, cache)
             if not Path(weights).is_file():
-                import whisper
-
-                weights = whisper._download(whisper._MODELS[weights], str(cache / "whisper"), in_memory=False)
+                weights = openai_whisper_download(weights, str(cache / "whisper"))
         else:
             ct2_dir = ct2_dir_for(settings.model, cache)
             if ct2_dir is None:
@@ -288,7 +287,7 @@ class OpenAIWhisperEngine(WhisperEngine):
         state = torch.load(self.plan.weights, map_location="cpu", weights_only=True)
         model = whisper.model.Whisper(whisper.model.ModelDimensions(**state["dims"]))
         model.load_state_dict(state["model_state_dict"], strict=True)
-        heads = state.get("alignment_heads") or whisper._ALIGNMENT_HEADS.get(settings.model)
+        heads = state.get("alignment_heads") or openai_whisper_alignment_heads(settings.model)
         if heads:
             model.set_alignment_heads(heads if isinstance(heads, bytes) else heads.encode("ascii"))
         self.model = model.to(self.device).eval()

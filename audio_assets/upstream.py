@@ -1,0 +1,46 @@
+"""What this project needs from Dagster, openai-whisper and torch that they do not make public, in
+one place. ``audio_assets_tests/test_upstream.py`` fails when an upstream release changes any of it.
+
+Nothing here imports a library at module load: the listing step and the sensor use this module
+before torch is imported.
+"""
+
+# Dagster: a run over a range of dynamic partitions is asked for with these two run tags (what the
+# UI's backfills and ``dagster asset materialize --partition-range`` set); RunRequest and execute_job
+# take no range argument.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# Dagster's storage and run-coordinator modules that every step process imports when it opens the
+# instance; the step forkserver imports them once, before it forks (execution/executors.py).
+DAGSTER_STEP_MODULES = [
+    "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
+    "dagster._core.storage.root",
+    "dagster._core.storage.migration.utils",
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.scheduler",
+    "dagster._core.run_coordinator",
+]
+
+
+def openai_whisper_download(name: str, root: str) -> str:
+    """Download one of openai-whisper's named checkpoints (checksum verified) without loading it, and
+    return its path: ``whisper.load_model`` does both at once, and the listing step must not load."""
+    import whisper
+
+    return whisper._download(whisper._MODELS[name], root, in_memory=False)
+
+
+def openai_whisper_alignment_heads(name: str) -> bytes | None:
+    """The word-timestamp heads openai-whisper ships for a named model (a checkpoint file lacks them)."""
+    import whisper
+
+    return whisper._ALIGNMENT_HEADS.get(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with native bf16 matmuls (AVX512-BF16 or AMX), where bf16 autocast speeds Whisper up."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
