@@ -19,7 +19,7 @@ from audio_assets.cli.corpus import HARVARD_SENTENCES, synthesize
 from audio_assets.resources import AudioLibrary
 from audio_assets.speech.wer import word_error_rate
 
-from .test_pipeline import check_evaluations, run, run_config_for
+from .job_runs import check_evaluations, run, run_config_for
 
 SPEAKER = "Zoë, bad input"
 SECRET_TEXT = "Purple elephants dance quietly at midnight."

@@ -11,16 +11,9 @@ import soxr
 from audio_assets.cli.corpus import HARVARD_SENTENCES, synthesize
 from audio_assets.speech.wer import word_error_rate
 
-from .test_pipeline import run, run_config_for
+from .job_runs import latest_metadata, run, run_config_for
 
 SPEAKER = "p900"
-
-
-def metadata(instance, asset):
-    [record] = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[SPEAKER]), limit=1
-    ).records
-    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
 def add_clip(folder, name, text):
@@ -42,18 +35,18 @@ def test_adding_one_file_computes_one_file_and_matches_a_full_recompute(workspac
     work, instance = workspace
     config = run_config_for(work / "audio", work, model_cache)
     assert run(instance, config, SPEAKER, SPEAKER).success
-    assert metadata(instance, "transcriptions")["computed"] == 3
+    assert latest_metadata(instance, "transcriptions", SPEAKER)["computed"] == 3
 
     add_clip(work / "audio" / SPEAKER, "p900_004_mic2.flac", HARVARD_SENTENCES[40])
     assert run(instance, config, SPEAKER, SPEAKER).success
     for asset in ("transcriptions", "tokens"):
-        meta = metadata(instance, asset)
+        meta = latest_metadata(instance, asset, SPEAKER)
         assert (meta["computed"], meta["reused"], meta["files"]) == (1, 3, 4), asset
     incremental = (work / "results" / f"{SPEAKER}.jsonl").read_bytes()
 
     fresh = work / "fresh"
     assert run(instance, run_config_for(work / "audio", fresh, model_cache), SPEAKER, SPEAKER).success
-    assert metadata(instance, "transcriptions")["computed"] == 4  # nothing to reuse in a fresh store
+    assert latest_metadata(instance, "transcriptions", SPEAKER)["computed"] == 4  # nothing to reuse in a fresh store
     assert (fresh / "results" / f"{SPEAKER}.jsonl").read_bytes() == incremental
 
 
@@ -62,7 +55,7 @@ def test_a_changed_file_is_recomputed(workspace, model_cache):
     config = run_config_for(work / "audio", work, model_cache)
     add_clip(work / "audio" / SPEAKER, "p900_004_mic2.flac", HARVARD_SENTENCES[41])  # same name, new words
     assert run(instance, config, SPEAKER, SPEAKER).success
-    meta = metadata(instance, "transcriptions")
+    meta = latest_metadata(instance, "transcriptions", SPEAKER)
     assert (meta["computed"], meta["reused"]) == (1, 3)
     last = json.loads((work / "results" / f"{SPEAKER}.jsonl").read_text().splitlines()[-1])
     assert word_error_rate([HARVARD_SENTENCES[41]], [last["transcription"]]) <= 0.3, last["transcription"]
@@ -74,10 +67,13 @@ def test_changing_the_model_settings_recomputes_everything(workspace, model_cach
     # "en" is what tiny.en uses anyway, but other settings (a precision may be what "auto" picks here)
     config["resources"]["whisper"]["config"]["language"] = "en"
     assert run(instance, config, SPEAKER, SPEAKER).success
-    transcriptions, tokens = metadata(instance, "transcriptions"), metadata(instance, "tokens")
+    transcriptions, tokens = (
+        latest_metadata(instance, "transcriptions", SPEAKER),
+        latest_metadata(instance, "tokens", SPEAKER),
+    )
     assert (transcriptions["computed"], transcriptions["reused"]) == (4, 0)
     assert (tokens["computed"], tokens["reused"]) == (0, 4)  # the tokeniser's settings did not change
     config["resources"]["tokenizer"] = {"config": {"seed": 1}}
     assert run(instance, config, SPEAKER, SPEAKER).success
-    assert metadata(instance, "tokens")["computed"] == 4
-    assert metadata(instance, "transcriptions")["reused"] == 4
+    assert latest_metadata(instance, "tokens", SPEAKER)["computed"] == 4
+    assert latest_metadata(instance, "transcriptions", SPEAKER)["reused"] == 4

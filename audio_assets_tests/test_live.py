@@ -21,8 +21,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from audio_assets.cli.corpus import make_corpus
 
+from .job_runs import run, run_config_for
 from .live_dagster import PROJECT, DagsterDev, wait_for
-from .test_pipeline import run, run_config_for
 
 ARTIFACTS = PROJECT / "test-artifacts"
 AWKWARD = "Zoë, speaker two"  # a space, a comma and non-ASCII in one partition key

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from audio_assets.definitions import defs, process_speakers_job
-from audio_assets.partitions import range_tags
+from audio_assets.definitions import defs
 from audio_assets.speech.wer import word_error_rate
+
+from .job_runs import check_evaluations, latest_metadata, run, run_config_for
 
 SPEAKERS = ["p900", "p901"]
 PROJECT = Path(__file__).resolve().parents[1]
@@ -26,27 +27,6 @@ class Pipeline:
     result: dg.JobExecutionResult
     results_dir: Path
     run_config: dict
-
-
-def run_config_for(audio_root: Path, work: Path, model_cache: str) -> dict:
-    return {
-        "resources": {
-            "audio_library": {"config": {"root": str(audio_root)}},
-            "results_folder": {"config": {"path": str(work / "results")}},
-            "parquet_io_manager": {"config": {"base_dir": str(work / "parquet")}},
-            "whisper": {"config": {"cache_dir": model_cache}},
-            "quality": {"config": {"max_wer": 0.5}},  # tiny.en on espeak speech: 0.15–0.4 per speaker
-        }
-    }
-
-
-def run(instance, run_config, first, last):
-    return dg.execute_job(
-        dg.reconstructable(process_speakers_job),
-        instance=instance,
-        run_config=run_config,
-        tags=range_tags(first, last),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -123,27 +103,19 @@ def test_siblings_ran_at_the_same_time(pipeline):
     assert _step_pid(instance, run_id, "transcriptions") != _step_pid(instance, run_id, "tokens")
 
 
-def _metadata(instance, asset, partition):
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
-    ).records
-    assert records, f"{asset} {partition} not materialised"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
-
-def test_every_materialisation_carries_throughput_metadata(pipeline):
+def test_every_materialisation_carries_throughputlatest_metadata(pipeline):
     for speaker in SPEAKERS:
         for asset in ("transcriptions", "tokens"):
-            meta = _metadata(pipeline.instance, asset, speaker)
+            meta = latest_metadata(pipeline.instance, asset, speaker)
             assert meta["files"] == 3 and meta["errors"] == 0
             assert meta["audio_seconds"] > 3 and meta["wall_seconds"] > 0 and meta["files_per_second"] > 0
-        transcription_meta = _metadata(pipeline.instance, "transcriptions", speaker)
+        transcription_meta = latest_metadata(pipeline.instance, "transcriptions", speaker)
         assert transcription_meta["model"] == "tiny.en" and transcription_meta["backend"] == "openai-whisper"
-        token_meta = _metadata(pipeline.instance, "tokens", speaker)
+        token_meta = latest_metadata(pipeline.instance, "tokens", speaker)
         assert 23 < token_meta["tokens_per_audio_second"] <= 25.5
-        merged = _metadata(pipeline.instance, "merged_jsonl", speaker)
+        merged = latest_metadata(pipeline.instance, "merged_jsonl", speaker)
         assert merged["rows"] == 3 and merged["path"] == str(pipeline.results_dir / f"{speaker}.jsonl")
-        assert _metadata(pipeline.instance, "audio_files", speaker)["files"] == 3
+        assert latest_metadata(pipeline.instance, "audio_files", speaker)["files"] == 3
 
 
 def test_every_table_reports_its_rows_and_columns(pipeline):
@@ -153,11 +125,11 @@ def test_every_table_reports_its_rows_and_columns(pipeline):
     parquet = Path(pipeline.run_config["resources"]["parquet_io_manager"]["config"]["base_dir"])
     for speaker in SPEAKERS:
         for asset in ("audio_files", "transcriptions", "tokens"):
-            meta = _metadata(pipeline.instance, asset, speaker)
+            meta = latest_metadata(pipeline.instance, asset, speaker)
             table = pd.read_parquet(parquet / asset / f"{speaker}.parquet")
             assert [c.name for c in meta["dagster/column_schema"].columns] == list(table.columns)
             assert meta["dagster/row_count"] == meta["dagster/partition_row_count"] == len(table) == 3
-        merged = _metadata(pipeline.instance, "merged_jsonl", speaker)
+        merged = latest_metadata(pipeline.instance, "merged_jsonl", speaker)
         assert [c.name for c in merged["dagster/column_schema"].columns] == ["id", "transcription", "token_array"]
         assert merged["dagster/row_count"] == 3
 
@@ -204,7 +176,7 @@ def test_tokens_are_25_per_second_of_listed_audio(pipeline):
     for speaker in SPEAKERS:
         lines = (pipeline.results_dir / f"{speaker}.jsonl").read_text().splitlines()
         counts = np.array([len(json.loads(line)["token_array"]) for line in lines])
-        seconds = _metadata(pipeline.instance, "audio_files", speaker)["audio_seconds"]
+        seconds = latest_metadata(pipeline.instance, "audio_files", speaker)["audio_seconds"]
         assert abs(counts.sum() / seconds - 25) < 1
 
 
@@ -240,16 +212,6 @@ def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, co
     assert t1[1] <= t2[0] or t2[1] <= t1[0], "the two runs transcribed at the same time"
     for tokens in (k1, k2):
         assert any(tokens[0] < t[1] and t[0] < tokens[1] for t in (t1, t2)), "tokens overlapped no transcription"
-
-
-def check_evaluations(instance, run_id) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
-    """(check name, speaker partition) → the evaluation the run recorded."""
-    found = {}
-    for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        evaluation = e.dagster_event.event_specific_data
-        assert (evaluation.check_name, evaluation.partition) not in found, "one result per check and speaker"
-        found[evaluation.check_name, evaluation.partition] = evaluation
-    return found
 
 
 CHECKS = {"files_conserved", "speech_has_transcript", "token_rate", "reference_wer", "speaker_folder_available"}

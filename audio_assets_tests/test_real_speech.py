@@ -21,7 +21,7 @@ from audio_assets.resources import WhisperResource
 from audio_assets.speech.decoding import decode
 from audio_assets.speech.wer import word_error_rate
 
-from .test_pipeline import run_config_for
+from .job_runs import run_config_for
 
 
 def subset(language: str, count: int, min_words: int) -> list:

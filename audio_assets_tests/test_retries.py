@@ -9,7 +9,7 @@ import yaml
 from audio_assets.definitions import defs
 from audio_assets.resources.parquet_tables import SpeakerParquetIOManager
 
-from .test_pipeline import run_config_for
+from .job_runs import run_config_for
 
 PROJECT = Path(__file__).resolve().parents[1]
 INSTANCE_CONFIGS = [PROJECT / ".dagster_home" / "dagster.yaml", PROJECT / "deploy" / "postgres" / "dagster.yaml"]
