@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import Field
 
 from audio_assets.partitions import speaker_partitions
-from audio_assets.resources import BestRqTokenizer, ResultsFolder
+from audio_assets.resources import BestRqTokenizer, ResultsFolder, SpeakerListing
 from audio_assets.speech.wer import word_error_rate
 
 # Partitioned asset checks are a preview in Dagster 1.13; they are what puts each result on its speaker.
@@ -81,6 +81,7 @@ class SpeakerOutput:
     transcripts: pd.DataFrame | None
     jsonl: Path | None  # None when the speaker was skipped (folder unavailable)
     errors: Path | None
+    folder_error: str | None = None  # the listing's: the folder itself could not be listed
 
 
 @dataclass
@@ -102,9 +103,8 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens_per_second: float) -> dict[str, Verdict]:
     """Every check's verdict on one speaker's written output."""
-    folder_error = out.listing.attrs.get("folder_error")
-    if out.jsonl is None or folder_error:
-        why = folder_error or "the speaker folder could not be listed"
+    if out.jsonl is None or out.folder_error:
+        why = out.folder_error or "the speaker folder could not be listed"
         unchecked = Verdict(f"not checked: {why}", [(out.speaker, why)])
         verdicts = {spec.name: unchecked for spec in CHECK_SPECS}
         verdicts["speaker_folder_available"] = Verdict(f"unavailable: {why}", [(out.speaker, why)], {"available": 0})
@@ -209,7 +209,7 @@ def merged_jsonl_quality(
     results_folder: ResultsFolder,
     quality: DatasetQuality,
     tokenizer: BestRqTokenizer,
-    audio_files: dict[str, pd.DataFrame],
+    audio_files: dict[str, SpeakerListing],
     transcriptions: dict[str, pd.DataFrame],
 ):
     """The checks of every speaker of the step, each result on its speaker's partition."""
@@ -219,7 +219,12 @@ def merged_jsonl_quality(
         jsonl, errors = results_folder.jsonl_path(speaker), results_folder.errors_path(speaker)
         written = jsonl.is_file() and errors.is_file()  # a listed folder's error is evaluate_speaker's to see
         output = SpeakerOutput(
-            speaker, listing, transcriptions[speaker], jsonl if written else None, errors if written else None
+            speaker,
+            listing.files,
+            transcriptions[speaker],
+            jsonl if written else None,
+            errors if written else None,
+            listing.folder_error,
         )
         for name, verdict in evaluate_speaker(output, quality, tokenizer.tokens_per_second).items():
             if name in selected:

@@ -151,7 +151,8 @@ def test_listing_in_threads_gives_the_same_tables(bad_corpus):
     tables = {}
     for threads in (1, 4):
         with dg.build_resources({"lib": AudioLibrary(root=str(root), listing_threads=threads)}) as resources:
-            tables[threads] = list_speakers(resources.lib, [SPEAKER, "p950"], logging.getLogger("test"))
+            listings = list_speakers(resources.lib, [SPEAKER, "p950"], logging.getLogger("test"))
+            tables[threads] = {speaker: listing.files for speaker, listing in listings.items()}
     listed = tables[1][SPEAKER]
     assert len(listed) == 14 and listed["error"].notna().sum() == 7 and len(tables[1]["p950"]) == 1
     for speaker, table in tables[1].items():

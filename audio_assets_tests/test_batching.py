@@ -22,7 +22,7 @@ pytestmark = pytest.mark.fast
 @pytest.fixture(scope="module")
 def listings(tone_root):
     library = AudioLibrary(root=str(tone_root))
-    return library, list_speakers(library, ["p900", "p901"], log)
+    return library, {s: listing.files for s, listing in list_speakers(library, ["p900", "p901"], log).items()}
 
 
 def cpu_priority_of(thread: int) -> tuple[int, int | None]:

@@ -59,8 +59,8 @@ def test_a_listed_file_missing_from_the_output_is_not_conserved(tmp_path):
 
 def test_an_unavailable_folder_fails_every_check(tmp_path):
     listing = pd.DataFrame(columns=["id", "duration_s", "reference_text", "error"])
-    listing.attrs["folder_error"] = "speaker folder 'gone' does not exist in AUDIO_ROOT '/a'"
-    check = verdicts(SpeakerOutput("gone", listing, None, None, None))
+    why = "speaker folder 'gone' does not exist in AUDIO_ROOT '/a'"
+    check = verdicts(SpeakerOutput("gone", listing, None, None, None, folder_error=why))
     assert set(check) == {spec.name for spec in CHECK_SPECS}
     assert not any(v.passed for v in check.values())
     assert check["speaker_folder_available"].summary.startswith("unavailable: speaker folder 'gone' does not exist")

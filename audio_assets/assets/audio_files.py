@@ -11,7 +11,7 @@ from audio_assets.assets.progress import Progress
 from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
 from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
-from audio_assets.resources.audio_library import AudioFile, AudioRootUnavailable, UnsafePath
+from audio_assets.resources.audio_library import AudioFile, AudioRootUnavailable, SpeakerListing, UnsafePath
 from audio_assets.speech import decoding
 
 SCHEMA = schema(
@@ -50,13 +50,12 @@ def describe(library: AudioLibrary, f: AudioFile) -> dict:
     return row
 
 
-def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, pd.DataFrame]:
+def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, SpeakerListing]:
     """Per speaker, one row per audio file; unusable files get an ``error`` and no figures.
 
     Files are described in ``library.listing_threads`` threads (one by default: on a local disk more
     threads only contend for the GIL the path checks hold). A folder that is itself unavailable gives
-    an empty table saying why in ``attrs["folder_error"]``, so one bad speaker never fails the others
-    of a run.
+    no files and its ``folder_error``, so one bad speaker never fails the others of a run.
     """
     tables, files = {}, {}
     for speaker in speakers:
@@ -64,8 +63,7 @@ def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, 
             files[speaker] = library.list_files(speaker)
         except (OSError, UnsafePath) as error:
             log.error(f"speaker {speaker!r}: {error}; nothing is processed and its previous results are kept")
-            tables[speaker] = pd.DataFrame(columns=COLUMNS)
-            tables[speaker].attrs["folder_error"] = str(error)
+            tables[speaker] = SpeakerListing(pd.DataFrame(columns=COLUMNS), folder_error=str(error))
     todo = [(speaker, f) for speaker, folder in files.items() for f in folder]
     rows: dict[str, list[dict]] = {speaker: [] for speaker in files}
     progress = Progress(log, "audio_files", len(todo))
@@ -76,9 +74,8 @@ def list_speakers(library: AudioLibrary, speakers: list[str], log) -> dict[str, 
             progress.advance(1)
     for speaker, speaker_rows in rows.items():
         table = pd.DataFrame(speaker_rows, columns=COLUMNS)
-        tables[speaker] = table.astype(
-            {"size_bytes": "Int64", "sample_rate": "Int64", "channels": "Int64", "frames": "Int64"}
-        )
+        table = table.astype({"size_bytes": "Int64", "sample_rate": "Int64", "channels": "Int64", "frames": "Int64"})
+        tables[speaker] = SpeakerListing(table)
     return {speaker: tables[speaker] for speaker in speakers}
 
 
@@ -94,7 +91,7 @@ def audio_files(
     audio_library: AudioLibrary,
     whisper: WhisperResource,
     tokenizer: BestRqTokenizer,
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, SpeakerListing]:
     """Every audio file of the speaker folder: id, size, sha256, duration, rate, channels, reference
     text; unusable files with the reason. Decodes the end of each file, so truncation shows here.
 
@@ -108,11 +105,12 @@ def audio_files(
     start = time.perf_counter()
     tables = list_speakers(audio_library, sorted(context.partition_keys), context.log)
     wall = round(time.perf_counter() - start, 3)  # the step's: its speakers are listed together
-    for speaker, table in tables.items():
+    for speaker, listing in tables.items():
+        table = listing.files
         readable = table[table["error"].isna()]
         context.add_asset_metadata(
             {
-                **({"folder_error": table.attrs["folder_error"]} if "folder_error" in table.attrs else {}),
+                **({"folder_error": listing.folder_error} if listing.folder_error else {}),
                 "files": len(table),
                 "unusable": len(table) - len(readable),
                 "audio_seconds": round(float(readable["duration_s"].sum()), 3),

@@ -138,7 +138,6 @@ def assemble(
     for speaker, listing in listings.items():
         table = pd.DataFrame(plan.rows[speaker], columns=["id", "sha256", *columns, "settings", "error"])
         table = table.sort_values("id", ignore_index=True)
-        table.attrs = dict(listing.attrs)  # a speaker-level problem (folder_error) travels downstream
         done = int(table["error"].isna().sum())
         tables[speaker] = table
         stats[speaker] = {

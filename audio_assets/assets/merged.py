@@ -8,7 +8,7 @@ import pandas as pd
 from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
 from audio_assets.files import ERRORS_SUFFIX
 from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
-from audio_assets.resources import ResultsFolder
+from audio_assets.resources import ResultsFolder, SpeakerListing
 
 JSONL_SCHEMA = schema(
     id=FILE_ID,
@@ -71,7 +71,7 @@ def _by_id(step: str, table: pd.DataFrame, value: str) -> dict[str, tuple]:
 def merged_jsonl(
     context: dg.AssetExecutionContext,
     results_folder: ResultsFolder,
-    audio_files: dict[str, pd.DataFrame],
+    audio_files: dict[str, SpeakerListing],
     transcriptions: dict[str, pd.DataFrame],
     tokens: dict[str, pd.DataFrame],
 ) -> dg.MaterializeResult:
@@ -79,8 +79,7 @@ def merged_jsonl(
     results/{speaker}.errors.jsonl with their reason. A speaker whose folder is unavailable is skipped:
     its previous results, if any, are kept, and its checks fail."""
     for speaker in sorted(context.partition_keys):
-        listing = audio_files[speaker]
-        folder_error = listing.attrs.get("folder_error")
+        listing, folder_error = audio_files[speaker].files, audio_files[speaker].folder_error
         if folder_error:
             previous = results_folder.jsonl_path(speaker)
             kept = f"kept {previous}" if previous.is_file() else "there are no earlier results"

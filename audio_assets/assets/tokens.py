@@ -8,7 +8,7 @@ from audio_assets.assets.batching import at_cpu_priority, process_files
 from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
-from audio_assets.resources import AudioLibrary, BestRqTokenizer, SpeakerParquetIOManager
+from audio_assets.resources import AudioLibrary, BestRqTokenizer, SpeakerListing, SpeakerParquetIOManager
 
 COLUMNS = ["token_ids", "n_tokens"]
 SCHEMA = model_step_schema(
@@ -33,7 +33,7 @@ def tokens(
     tokenizer: BestRqTokenizer,
     audio_library: AudioLibrary,
     parquet_io_manager: dg.ResourceParam[SpeakerParquetIOManager],
-    audio_files: dict[str, pd.DataFrame],
+    audio_files: dict[str, SpeakerListing],
 ) -> dict[str, pd.DataFrame]:
     """Token ids of every readable file, 25 per second of audio with the default settings."""
     tokenizer.apply_cpu_threads()
@@ -47,7 +47,7 @@ def tokens(
         process_files,
         context.log,
         "tokens",
-        audio_files,
+        {speaker: listing.files for speaker, listing in audio_files.items()},
         audio_library,
         tokenizer.batch_size,
         work,

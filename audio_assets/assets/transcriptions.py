@@ -9,7 +9,7 @@ from audio_assets.assets.batching import process_files
 from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
-from audio_assets.resources import AudioLibrary, SpeakerParquetIOManager, WhisperResource
+from audio_assets.resources import AudioLibrary, SpeakerListing, SpeakerParquetIOManager, WhisperResource
 from audio_assets.speech import decoding
 
 COLUMNS = ["text", "language", "language_probability", "avg_logprob", "no_speech_prob", "compression_ratio", "rms_dbfs"]
@@ -40,7 +40,7 @@ def transcriptions(
     whisper: WhisperResource,
     audio_library: AudioLibrary,
     parquet_io_manager: dg.ResourceParam[SpeakerParquetIOManager],
-    audio_files: dict[str, pd.DataFrame],
+    audio_files: dict[str, SpeakerListing],
 ) -> dict[str, pd.DataFrame]:
     """Text of every readable file, with detected language, Whisper's confidence figures and the
     loudness of the audio it heard (the speech_has_transcript check tells silence from a miss by it).
@@ -57,7 +57,7 @@ def transcriptions(
     tables, stats = process_files(
         context.log,
         "transcriptions",
-        audio_files,
+        {speaker: listing.files for speaker, listing in audio_files.items()},
         audio_library,
         whisper.batch_size,
         work,

@@ -1,4 +1,4 @@
-from audio_assets.resources.audio_library import AudioFile, AudioLibrary
+from audio_assets.resources.audio_library import AudioFile, AudioLibrary, SpeakerListing
 from audio_assets.resources.parquet_tables import SpeakerParquetIOManager
 from audio_assets.resources.results import ResultsFolder
 from audio_assets.resources.tokenizer import BestRqTokenizer
@@ -9,6 +9,7 @@ __all__ = [
     "AudioLibrary",
     "BestRqTokenizer",
     "ResultsFolder",
+    "SpeakerListing",
     "SpeakerParquetIOManager",
     "WhisperResource",
 ]

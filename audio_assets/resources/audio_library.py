@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from audio_assets.files import is_utf8
@@ -30,6 +31,15 @@ WHERE_TO_SET_IT = (
     "set AUDIO_ROOT, in the project's .env or the environment Dagster starts in, to a folder with one "
     "sub-folder of audio files per speaker (or audio_library.root in the run config)"
 )
+
+
+@dataclass(frozen=True)
+class SpeakerListing:
+    """What listing a speaker folder gives: one row per audio file, or, when the folder itself cannot
+    be listed (gone, unreadable, a symlink out of AUDIO_ROOT), no files and why."""
+
+    files: pd.DataFrame
+    folder_error: str | None = None
 
 
 @dataclass(frozen=True)

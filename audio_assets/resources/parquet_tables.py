@@ -1,8 +1,9 @@
 """Per-partition Parquet storage for the speaker-partitioned tables (no pickles).
 
-Assets hand over and receive ``{partition_key: DataFrame}``, whether a run covers one speaker or
-many, so asset code has one shape. Each partition is one file,
-``<base_dir>/<asset key>/<speaker>.parquet``, written atomically.
+Assets hand over and receive ``{partition_key: DataFrame}`` (``SpeakerListing`` for the listing),
+whether a run covers one speaker or many, so asset code has one shape. Each partition is one file,
+``<base_dir>/<asset key>/<speaker>.parquet``, written atomically; a listing's folder error is a
+field of the Parquet file's own key-value metadata.
 """
 
 from __future__ import annotations
@@ -11,9 +12,31 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from audio_assets.files import atomic_write, safe_file_stem
+from audio_assets.resources.audio_library import SpeakerListing
+
+LISTING_KEY = b"audio_assets.listing"  # present (with the folder error, or empty) on SpeakerListing files
+
+
+def _write(table: pd.DataFrame | SpeakerListing, f) -> None:
+    if isinstance(table, SpeakerListing):
+        arrow = pa.Table.from_pandas(table.files, preserve_index=False)
+        marker = {LISTING_KEY: (table.folder_error or "").encode("utf-8")}
+        pq.write_table(arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **marker}), f)
+    else:
+        table.to_parquet(f, index=False)
+
+
+def _read(path: Path) -> pd.DataFrame | SpeakerListing:
+    frame = pd.read_parquet(path)
+    metadata = pq.read_schema(path).metadata or {}
+    if LISTING_KEY in metadata:
+        return SpeakerListing(frame, metadata[LISTING_KEY].decode("utf-8") or None)
+    return frame
 
 
 class SpeakerParquetIOManager(dg.ConfigurableIOManager):
@@ -23,7 +46,7 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
         folder = Path(self.base_dir).expanduser().resolve().joinpath(*(safe_file_stem(p) for p in asset_key.path))
         return folder / f"{safe_file_stem(partition_key)}.parquet"
 
-    def handle_output(self, context: dg.OutputContext, obj: dict[str, pd.DataFrame]) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, pd.DataFrame | SpeakerListing]) -> None:
         expected = set(context.asset_partition_keys)
         if not isinstance(obj, dict) or set(obj) != expected:
             got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
@@ -33,16 +56,16 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
             )
         for key, frame in obj.items():
             path = self._path(context.asset_key, key)
-            atomic_write(path, lambda f, frame=frame: frame.to_parquet(f, index=False))
+            atomic_write(path, lambda f, frame=frame: _write(frame, f))
         if len(obj) == 1:
             context.add_output_metadata({"parquet": dg.MetadataValue.path(str(path))})
 
     def previous(self, asset_key: dg.AssetKey, partition_key: str) -> pd.DataFrame | None:
-        """The last table stored for a partition, if any: what incremental re-runs reuse."""
+        """The last table of a model step stored for a partition, if any: what incremental re-runs reuse."""
         path = self._path(asset_key, partition_key)
         return pd.read_parquet(path) if path.is_file() else None
 
-    def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
+    def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame | SpeakerListing]:
         frames = {}
         for key in context.asset_partition_keys:
             path = self._path(context.asset_key, key)
@@ -51,5 +74,5 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
                     f"{context.asset_key.to_user_string()} partition {key!r} has not been materialised "
                     f"(no {path}); materialise it first"
                 )
-            frames[key] = pd.read_parquet(path)
+            frames[key] = _read(path)
         return frames

@@ -1,0 +1,39 @@
+"""The per-partition Parquet IO manager: tables and listings round-trip, a listing's folder error with it."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from audio_assets.resources import SpeakerListing, SpeakerParquetIOManager
+
+pytestmark = pytest.mark.fast
+
+
+def roundtrip(tmp_path, asset: str, obj: dict):
+    manager = SpeakerParquetIOManager(base_dir=str(tmp_path))
+    partitions = dg.DynamicPartitionsDefinition(name="speakers")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("speakers", sorted(obj))
+    keys = dg.PartitionKeyRange(min(obj), max(obj))
+    out = dg.build_output_context(
+        asset_key=dg.AssetKey(asset), partition_key=None, asset_partitions_def=partitions,
+        asset_partition_key_range=keys, instance=instance,
+    )  # fmt: skip
+    manager.handle_output(out, obj)
+    into = dg.build_input_context(
+        asset_key=dg.AssetKey(asset), asset_partitions_def=partitions, asset_partition_key_range=keys,
+        instance=instance,
+    )  # fmt: skip
+    return manager.load_input(into)
+
+
+def test_a_listing_keeps_its_folder_error_and_a_table_stays_a_table(tmp_path):
+    files = pd.DataFrame({"id": ["a/1.flac"], "size_bytes": pd.array([10], dtype="Int64"), "error": [None]})
+    listings = {"a": SpeakerListing(files), "b": SpeakerListing(files.iloc[:0], folder_error="gone")}
+    back = roundtrip(tmp_path, "audio_files", listings)
+    assert back["a"].folder_error is None and back["b"].folder_error == "gone"
+    pd.testing.assert_frame_equal(back["a"].files, files)
+    assert back["b"].files.empty and list(back["b"].files.columns) == list(files.columns)
+
+    table = pd.DataFrame({"id": ["a/1.flac"], "text": ["hello"]})
+    assert roundtrip(tmp_path, "transcriptions", {"a": table})["a"].equals(table)
