@@ -49,14 +49,14 @@ class ScriptedWhisper(WhisperResource):
     def engine(self) -> ScriptedEngine:  # type: ignore[override]
         return ENGINE
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+    def preflight(self) -> None:
         pass  # nothing to check: no weights
 
 
-def materialize(tone_root, work, speaker="p900", **whisper):
+def materialize(tone_root, work, speaker="p900", whisper_resource=None, **whisper):
     resources = {
         "audio_library": AudioLibrary(root=str(tone_root)),
-        "whisper": ScriptedWhisper(**whisper),
+        "whisper": whisper_resource or ScriptedWhisper(**whisper),
         "tokenizer": BestRqTokenizer(),
         "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=str(work / "results")),
@@ -69,6 +69,7 @@ def materialize(tone_root, work, speaker="p900", **whisper):
         partition_key=speaker,
         resources=resources,
         instance=instance,
+        raise_on_error=False,
     )
 
 
@@ -108,3 +109,13 @@ def test_lines_checks_and_reuse(tone_root, tmp_path):
     metadata = other.asset_materializations_for_node("transcriptions")[0].metadata
     assert metadata["language_detection"].value == "off: language set to en"
     assert metadata["languages"].value == {"en": 3}
+
+
+def test_a_configuration_that_cannot_run_fails_the_listing_with_one_message(tone_root, tmp_path):
+    """Checked before any file is read: float16 with openai-whisper needs CUDA (this loads no model)."""
+    result = materialize(tone_root, tmp_path, whisper_resource=WhisperResource(device="cpu", compute_type="float16"))
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "audio_files"
+    assert "openai-whisper computes in float16 only on CUDA" in failure.step_failure_data.error.message
+    assert not (tmp_path / "results").exists() and not (tmp_path / "parquet").exists()

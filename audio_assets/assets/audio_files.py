@@ -13,6 +13,7 @@ from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
 from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
 from audio_assets.resources.audio_library import AudioFile, AudioRootUnavailable, SpeakerListing, UnsafePath
 from audio_assets.speech import decoding
+from audio_assets.speech.models import ModelNotAvailable
 
 SCHEMA = schema(
     id=FILE_ID,
@@ -95,12 +96,15 @@ def audio_files(
     """Every audio file of the speaker folder: id, size, sha256, duration, rate, channels, reference
     text; unusable files with the reason. Decodes the end of each file, so truncation shows here.
 
-    ``whisper`` and ``tokenizer`` are requested only so that their checks (model available offline,
-    CUDA present when asked for) fail the run here, before any file is read.
+    First, the run's configuration is checked (AUDIO_ROOT there, the Whisper model on this machine,
+    CUDA present when asked for): a run that cannot work fails here, before any file is read.
     """
     try:
         audio_library.root_path()
-    except AudioRootUnavailable as error:  # the run's one error: a configuration to fix, not a crash to debug
+        whisper.preflight()
+        tokenizer.preflight()
+    except (AudioRootUnavailable, ModelNotAvailable, ValueError, RuntimeError) as error:
+        # the run's one error: a configuration to fix, not a crash to debug (nor to retry)
         raise dg.Failure(description=str(error), allow_retries=False) from None
     start = time.perf_counter()
     tables = list_speakers(audio_library, sorted(context.partition_keys), context.log)

@@ -53,12 +53,13 @@ class BestRqTokenizer(dg.ConfigurableResource):
 
     def apply_cpu_threads(self) -> None:
         """Limit this process's torch threads to ``cpu_threads`` (0 leaves them as they are). The tokens
-        step calls it, not ``setup_for_execution``: every step using this resource runs that, and the
-        listing step must not import torch (see execution/forkserver_preload.py)."""
+        step calls it: the listing step, which also holds this resource, must not import torch (see
+        execution/forkserver_preload.py)."""
         if self.cpu_threads:
             import torch
 
             torch.set_num_threads(self.cpu_threads)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        check_device(self.device)  # CUDA asked for but absent: fail before any file is read
+    def preflight(self) -> None:
+        """Raise if ``device`` cannot be used here (CUDA asked for but absent); the listing step calls it."""
+        check_device(self.device)

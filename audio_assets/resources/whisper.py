@@ -74,7 +74,8 @@ class WhisperResource(dg.ConfigurableResource):
         """The loaded model (loaded on first use in this process, then reused)."""
         return _cached_engine(self.settings())
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Every step that uses this resource checks it first: a model that is not on this machine, a
-        # CUDA device that is not there or an impossible precision fails here, before any file is read.
+    def preflight(self) -> None:
+        """Raise one clear error if these settings cannot run on this machine: a model that is not here
+        and cannot be downloaded, a CUDA device that is not there, an impossible precision. Loads no
+        model, and imports no torch for the usual settings; the listing step calls it."""
         check(self.settings())
