@@ -105,24 +105,27 @@ def _compute_type(settings: EngineSettings, device: str) -> str:
 def plan(settings: EngineSettings) -> Plan:
     """Check a configuration without loading the model: backend, device, precision, and that the weights
     are on this machine (downloading them through the backend when it can). Raises one clear error."""
-    _check_settings(settings)
-    device = resolve_device(settings.device, RUNTIMES[settings.backend])
-    compute_type = _compute_type(settings, device)
-    return Plan(device, compute_type, _weights(settings))
+    return _validate(settings, resolve=True)  # type: ignore[return-value]
 
 
 def check(settings: EngineSettings) -> None:
-    """What ``plan`` checks, without resolving what cannot fail: the device is probed only when it is
-    not "auto" or "cpu" (``check_device``), the precision only when it is not "auto", and local or shipped
+    """What ``plan`` checks, by the same path, without resolving what cannot fail: the device is probed
+    only when it is not "auto" or "cpu", the precision only when it is not "auto", and local or shipped
     weights are found without importing torch. The listing step runs this before the forkserver has
     imported torch (see execution/forkserver_preload.py)."""
+    _validate(settings, resolve=False)
+
+
+def _validate(settings: EngineSettings, resolve: bool) -> Plan | None:
     _check_settings(settings)
     runtime = RUNTIMES[settings.backend]
-    if settings.compute_type == "auto":
-        check_device(settings.device, runtime)
+    if resolve or settings.compute_type != "auto":
+        device = resolve_device(settings.device, runtime)
+        compute_type = _compute_type(settings, device)
     else:
-        _compute_type(settings, resolve_device(settings.device, runtime))
-    _weights(settings)
+        check_device(settings.device, runtime)
+    weights = _weights(settings)
+    return Plan(device, compute_type, weights) if resolve else None
 
 
 def _check_settings(settings: EngineSettings) -> None:
