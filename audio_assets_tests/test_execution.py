@@ -133,14 +133,10 @@ def test_forkserver_preload_imports_torch_right_after_its_first_fork(tmp_path):
 
 PREFLIGHT = """
 import json, sys
-import dagster as dg
 from audio_assets.resources import BestRqTokenizer, WhisperResource
 
-with dg.build_resources(
-    {{"whisper": WhisperResource(cache_dir={cache!r}, model={model!r}, device={device!r}),
-      "tokenizer": BestRqTokenizer(device={device!r})}}
-):
-    pass
+WhisperResource(cache_dir={cache!r}, model={model!r}, device={device!r}).preflight()
+BestRqTokenizer(device={device!r}).preflight()
 print(json.dumps("torch" in sys.modules))
 """
 

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import dagster as dg
 import numpy as np
 import pytest
 
@@ -98,15 +97,11 @@ def test_fast_nearest_code_search_equals_float64(clips):
             np.testing.assert_array_equal((projected @ q._codebook_t).argmax(dim=1).numpy(), ids)
 
 
-def test_cuda_requested_without_gpu_fails_the_resource_setup():
-    """Every step using the tokeniser checks it first, so a missing GPU fails before any file is read."""
+def test_cuda_requested_without_gpu_fails_the_preflight():
+    """The listing step runs the preflight first, so a missing GPU fails before any file is read."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    with (
-        pytest.raises(dg.DagsterResourceFunctionError) as failed,
-        dg.build_resources({"tokenizer": BestRqTokenizer(device="cuda")}),
-    ):
-        pass
-    assert "device='cuda'" in str(failed.value.__cause__)
+    with pytest.raises(RuntimeError, match="device='cuda'"):
+        BestRqTokenizer(device="cuda").preflight()
