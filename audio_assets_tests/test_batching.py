@@ -22,7 +22,7 @@ pytestmark = pytest.mark.fast
 @pytest.fixture(scope="module")
 def listings(tone_root):
     library = AudioLibrary(root=str(tone_root))
-    return library, {s: listing.files for s, listing in list_speakers(library, ["p900", "p901"], log).items()}
+    return library, list_speakers(library, ["p900", "p901"], log)
 
 
 def cpu_priority_of(thread: int) -> tuple[int, int | None]:
@@ -48,7 +48,7 @@ def test_batches_span_speakers_and_every_file_is_done_once(listings):
     tables, seen = measure(library, by_speaker, priority="normal")
     assert [size for size, _ in seen] == [4, 2]  # 6 files of 2 speakers in batches of 4
     for speaker, table in tables.items():
-        assert list(table["id"]) == sorted(by_speaker[speaker]["id"])
+        assert list(table["id"]) == sorted(by_speaker[speaker].files["id"])
         assert table["error"].isna().all() and (table["samples"] > 16_000).all()
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from audio_assets.assets.progress import Progress
-from audio_assets.resources import AudioLibrary
+from audio_assets.resources import AudioLibrary, SpeakerListing
 from audio_assets.resources.tokenizer import CpuPriority
 from audio_assets.speech import decoding
 
@@ -55,7 +55,7 @@ class WorkPlan:
 
 
 def plan_work(
-    listings: dict[str, pd.DataFrame],
+    listings: dict[str, SpeakerListing],
     previous: dict[str, pd.DataFrame | None],
     fingerprint: str,
     columns: Sequence[str],
@@ -68,7 +68,8 @@ def plan_work(
     todo = []
     for speaker, listing in listings.items():
         reusable = _reusable(previous.get(speaker), fingerprint, columns)
-        for rec in listing[listing["error"].isna()][["id", "sha256", "duration_s"]].itertuples(index=False):
+        files = listing.files
+        for rec in files[files["error"].isna()][["id", "sha256", "duration_s"]].itertuples(index=False):
             if rec.sha256 in reusable:
                 rows[speaker].append(
                     {"id": rec.id, "sha256": rec.sha256, **reusable[rec.sha256], "settings": fingerprint}
@@ -126,7 +127,7 @@ def compute(
 
 
 def assemble(
-    listings: dict[str, pd.DataFrame],
+    listings: dict[str, SpeakerListing],
     plan: WorkPlan,
     columns: Sequence[str],
     computed_seconds: dict[str, float],
@@ -136,6 +137,7 @@ def assemble(
     step_seconds = sum(computed_seconds.values())
     tables, stats = {}, {}
     for speaker, listing in listings.items():
+        files = listing.files
         table = pd.DataFrame(plan.rows[speaker], columns=["id", "sha256", *columns, "settings", "error"])
         table = table.sort_values("id", ignore_index=True)
         done = int(table["error"].isna().sum())
@@ -145,7 +147,7 @@ def assemble(
             "computed": done - plan.reused[speaker],
             "reused": plan.reused[speaker],
             "errors": len(table) - done,
-            "audio_seconds": round(float(listing.loc[listing["error"].isna(), "duration_s"].sum()), 3),
+            "audio_seconds": round(float(files.loc[files["error"].isna(), "duration_s"].sum()), 3),
             "computed_audio_seconds": round(computed_seconds[speaker], 3),
             # the step's own figures: a step may batch several speakers together
             "wall_seconds": round(wall, 3),
@@ -158,7 +160,7 @@ def assemble(
 def process_files(
     log: logging.Logger,
     what: str,
-    listings: dict[str, pd.DataFrame],
+    listings: dict[str, SpeakerListing],
     library: AudioLibrary,
     batch_size: int,
     work: BatchWork,

@@ -47,7 +47,7 @@ def tokens(
         process_files,
         context.log,
         "tokens",
-        {speaker: listing.files for speaker, listing in audio_files.items()},
+        audio_files,
         audio_library,
         tokenizer.batch_size,
         work,

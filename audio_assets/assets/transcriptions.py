@@ -57,7 +57,7 @@ def transcriptions(
     tables, stats = process_files(
         context.log,
         "transcriptions",
-        {speaker: listing.files for speaker, listing in audio_files.items()},
+        audio_files,
         audio_library,
         whisper.batch_size,
         work,
