@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from audio_assets.execution import PRELOAD_MODULES
@@ -20,6 +21,7 @@ for name in {modules!r}:
         pass  # as the forkserver does
 before = set(sys.modules)
 import dagster as dg
+import pytest
 from dagster._core.instance.ref import InstanceRef
 with dg.DagsterInstance.from_ref(InstanceRef.from_dir({home!r})) as instance:
     instance.get_runs(limit=1)
@@ -54,6 +56,7 @@ def test_every_preloaded_module_exists():
 LAUNCH = """
 import multiprocessing.forkserver, os, sys
 import dagster as dg
+import pytest
 from dagster._core.instance.ref import InstanceRef
 from audio_assets.definitions import executor
 from audio_assets.execution import start_step_launcher
@@ -92,6 +95,56 @@ def test_steps_are_forked_by_the_forkserver_started_before_the_run(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     forkserver = int(out.stdout.split()[-1])
     assert int((tmp_path / "ppid").read_text()) == forkserver
+
+
+PRIORITIES = """
+import json, os, sys
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+from audio_assets.definitions import executor
+
+
+def nice(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+
+@dg.op
+def priorities():
+    with open(os.environ["OUT_FILE"], "w") as f:
+        json.dump({"step": nice(os.getpid()), "orchestrator": nice(int(os.environ["LAUNCHER_PID"]))}, f)
+
+
+@dg.job(executor_def=executor)
+def probe():
+    priorities()
+
+
+if __name__ == "__main__":
+    os.environ["LAUNCHER_PID"] = str(os.getpid())
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(sys.argv[1])) as instance:
+        assert dg.execute_job(dg.reconstructable(probe), instance=instance).success
+    print(nice(os.getpid()))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_the_run_loop_yields_the_cpu_to_its_steps(tmp_path):
+    """A run whose steps all wait for pool slots polls in a loop that never sleeps; it runs at nice 19
+    so that it does not take the cores from the transcription it waits for, while the steps, forked by
+    a forkserver started before the loop lowered its priority, run at normal priority. The launching
+    thread gets its priority back after the run (as root, which may raise it again)."""
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    script = tmp_path / "priorities.py"
+    script.write_text(PRIORITIES)
+    env = {**os.environ, "OUT_FILE": str(tmp_path / "out.json"), "DAGSTER_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((tmp_path / "out.json").read_text()) == {"step": 0, "orchestrator": 19}
+    if os.geteuid() == 0:
+        assert int(out.stdout.split()[-1]) == 0
 
 
 FORKS = """

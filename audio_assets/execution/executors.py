@@ -4,8 +4,12 @@ The same definitions run either way; ``AUDIO_ASSETS_EXECUTOR`` (read in definiti
 GPU steps carry a queue tag, so with Celery they go to the workers that serve the ``gpu`` queue.
 """
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
+import os
+import sys
+import threading
 
 import dagster as dg
 
@@ -48,6 +52,56 @@ def start_step_launcher(executor: dg.ExecutorDefinition, modules: list[str] = PR
         multiprocessing.forkserver.ensure_running()
 
 
+class OrchestrationAtLowPriority(dg.Executor):
+    """Dagster's multiprocess executor, with the run's orchestration loop at nice 19 and its step
+    processes at normal priority. While every step of a run waits for a pool slot (the next run of a
+    backfill or of the sensor, while another run transcribes), that loop polls without sleeping and
+    took ~70 % of a core from the transcription it waits for (benchmarks/pipeline.py, (d')). Its own
+    work, a few events per batch, needs little CPU, so it loses nothing by yielding to the steps."""
+
+    def __init__(self, inner: dg.Executor, forkserver_preload: list[str] | None):
+        self._inner = inner
+        self._preload = forkserver_preload
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan):
+        if self._preload is not None:  # started first, the forkserver (and every step) keeps normal priority
+            start_step_launcher(dg.multiprocess_executor, self._preload)
+        if sys.platform != "linux":  # niceness is per thread on Linux; elsewhere the loop keeps its own
+            yield from self._inner.execute(plan_context, execution_plan)
+            return
+        thread = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, thread)
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, thread, 19)
+        try:
+            yield from self._inner.execute(plan_context, execution_plan)
+        finally:
+            # a process that runs more than the run (the CLI, a test) gets its priority back, where
+            # it may raise it again (root, or RLIMIT_NICE); a run worker exits after its run anyway
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, thread, before)
+
+
+@dg.executor(
+    name="multiprocess",
+    config_schema=dg.multiprocess_executor.config_schema,
+    requirements=dg.multiple_process_executor_requirements(),
+)
+def multiprocess_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """Each step in its own process, forked from a forkserver that has the heavy modules imported."""
+    start_method = init_context.executor_config.get("start_method") or {}
+    preload = (start_method.get("forkserver") or {}).get("preload_modules") if "forkserver" in start_method else None
+    return OrchestrationAtLowPriority(dg.multiprocess_executor.executor_creation_fn(init_context), preload)
+
+
 def celery_settings(visibility_timeout_seconds: int) -> dict:
     """Celery app settings shared by the executor (which submits steps) and the workers (which run them).
 
@@ -68,9 +122,7 @@ def build_executor(kind: str, visibility_timeout_seconds: int = 3600) -> dg.Exec
     if kind == "multiprocess":
         # Each step is its own process; a forkserver with the heavy modules already imported starts
         # them in a fraction of the time a fresh interpreter takes.
-        return dg.multiprocess_executor.configured(
-            {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}
-        )
+        return multiprocess_executor.configured({"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}})
     if kind == "celery":
         from dagster_celery import celery_executor
 
