@@ -82,18 +82,26 @@ if __name__ == "__main__":
 """
 
 
+def _run_job_script(tmp_path, text: str, **env: str) -> str:
+    """Run ``text`` as a script with a fresh instance in ``tmp_path``; its stdout."""
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    script = tmp_path / "job.py"
+    script.write_text(text)
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "DAGSTER_HOME": str(tmp_path)},
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
 def test_steps_are_forked_by_the_forkserver_started_before_the_run(tmp_path):
     """The CLI starts the forkserver before it creates the run (its imports overlap with that); the
     executor must then use it rather than start a second one."""
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    script = tmp_path / "launch.py"
-    script.write_text(LAUNCH)
-    env = {**os.environ, "PARENT_PID_FILE": str(tmp_path / "ppid"), "DAGSTER_HOME": str(tmp_path)}
-    out = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    forkserver = int(out.stdout.split()[-1])
+    forkserver = int(_run_job_script(tmp_path, LAUNCH, PARENT_PID_FILE=str(tmp_path / "ppid")).split()[-1])
     assert int((tmp_path / "ppid").read_text()) == forkserver
 
 
@@ -134,17 +142,10 @@ def test_the_run_loop_yields_the_cpu_to_its_steps(tmp_path):
     so that it does not take the cores from the transcription it waits for, while the steps, forked by
     a forkserver started before the loop lowered its priority, run at normal priority. The launching
     thread gets its priority back after the run (as root, which may raise it again)."""
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    script = tmp_path / "priorities.py"
-    script.write_text(PRIORITIES)
-    env = {**os.environ, "OUT_FILE": str(tmp_path / "out.json"), "DAGSTER_HOME": str(tmp_path)}
-    out = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    stdout = _run_job_script(tmp_path, PRIORITIES, OUT_FILE=str(tmp_path / "out.json"))
     assert json.loads((tmp_path / "out.json").read_text()) == {"step": 0, "orchestrator": 19}
     if os.geteuid() == 0:
-        assert int(out.stdout.split()[-1]) == 0
+        assert int(stdout.split()[-1]) == 0
 
 
 FORKS = """
