@@ -6,10 +6,8 @@ that fails is retried file by file, so one bad file becomes one error row and co
 Results of unchanged files are reused from the previous materialisation (same content, same settings).
 """
 
-import contextlib
 import hashlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -22,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from audio_assets.assets.progress import Progress
+from audio_assets.execution.priority import CpuPriority, lower_thread_priority
 from audio_assets.resources import AudioLibrary, SpeakerListing
-from audio_assets.resources.tokenizer import CpuPriority
 from audio_assets.speech import decoding
 
 BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
@@ -188,29 +186,13 @@ def at_cpu_priority(priority: CpuPriority, function: Callable[..., T], *args: An
     stop = threading.Event()
     if priority == "normal" or sys.platform != "linux":
         return function(*args, stop=stop)
-    with ThreadPoolExecutor(1, "low-priority", initializer=_lower_priority, initargs=(priority,)) as pool:
+    with ThreadPoolExecutor(1, "low-priority", initializer=lower_thread_priority, initargs=(priority,)) as pool:
         future = pool.submit(function, *args, stop=stop)
         try:
             return future.result()
         except BaseException:
             stop.set()
             raise
-
-
-def _lower_priority(priority: CpuPriority) -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads, so this is per thread); threads
-    it starts inherit it. "low" is nice 19. "idle" is the SCHED_IDLE class, below nice 19: a sibling's
-    thread that wakes up takes the core at once instead of waiting for this thread's time slice, which
-    matters when the sibling's threads wait for each other. Neither locks the work out: the kernel
-    weighs an idle-class thread 3 and a nice-19 one 15 against 1024 for a normal one.
-    Where a class is not allowed (a sandbox), the next weaker one is used, down to normal priority."""
-    thread = threading.get_native_id()
-    if priority == "idle":
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
-            return
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, thread, 19)
 
 
 def _load_batch(library: AudioLibrary, batch) -> list[tuple[Any, np.ndarray | BaseException]]:

@@ -4,15 +4,13 @@ The same definitions run either way; ``AUDIO_ASSETS_EXECUTOR`` (read in definiti
 GPU steps carry a queue tag, so with Celery they go to the workers that serve the ``gpu`` queue.
 """
 
-import contextlib
 import multiprocessing
 import multiprocessing.forkserver
-import os
 import sys
-import threading
 
 import dagster as dg
 
+from audio_assets.execution.priority import thread_at_low_priority
 from audio_assets.upstream import DAGSTER_STEP_MODULES
 
 GPU_QUEUE = "gpu"
@@ -55,9 +53,10 @@ def start_step_launcher(executor: dg.ExecutorDefinition, modules: list[str] = PR
 class OrchestrationAtLowPriority(dg.Executor):
     """Dagster's multiprocess executor, with the run's orchestration loop at nice 19 and its step
     processes at normal priority. While every step of a run waits for a pool slot (the next run of a
-    backfill or of the sensor, while another run transcribes), that loop polls without sleeping and
-    took ~70 % of a core from the transcription it waits for (benchmarks/pipeline.py, (d')). Its own
-    work, a few events per batch, needs little CPU, so it loses nothing by yielding to the steps."""
+    backfill or of the sensor, while another run transcribes), that loop polls without sleeping, on
+    the cores the transcription it waits for needs (README: Throughput). Its own work, a few events
+    per batch, needs little CPU, so it loses nothing by yielding to the steps. Only with a forkserver,
+    which is started before the loop lowers its priority and so keeps the steps at normal priority."""
 
     def __init__(self, inner: dg.Executor, forkserver_preload: list[str] | None):
         self._inner = inner
@@ -72,22 +71,13 @@ class OrchestrationAtLowPriority(dg.Executor):
         return self._inner.step_dependency_config
 
     def execute(self, plan_context, execution_plan):
-        if self._preload is not None:  # started first, the forkserver (and every step) keeps normal priority
-            start_step_launcher(dg.multiprocess_executor, self._preload)
-        if sys.platform != "linux":  # niceness is per thread on Linux; elsewhere the loop keeps its own
+        if self._preload is None or sys.platform != "linux":
+            # spawned or forked straight from this thread, the steps would inherit its lowered priority
             yield from self._inner.execute(plan_context, execution_plan)
             return
-        thread = threading.get_native_id()
-        before = os.getpriority(os.PRIO_PROCESS, thread)
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, thread, 19)
-        try:
+        start_step_launcher(dg.multiprocess_executor, self._preload)  # the steps' parent keeps normal priority
+        with thread_at_low_priority():
             yield from self._inner.execute(plan_context, execution_plan)
-        finally:
-            # a process that runs more than the run (the CLI, a test) gets its priority back, where
-            # it may raise it again (root, or RLIMIT_NICE); a run worker exits after its run anyway
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, thread, before)
 
 
 @dg.executor(
@@ -98,7 +88,7 @@ class OrchestrationAtLowPriority(dg.Executor):
 def multiprocess_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     """Each step in its own process, forked from a forkserver that has the heavy modules imported."""
     start_method = init_context.executor_config.get("start_method") or {}
-    preload = (start_method.get("forkserver") or {}).get("preload_modules") if "forkserver" in start_method else None
+    preload = (start_method["forkserver"] or {}).get("preload_modules") if "forkserver" in start_method else None
     return OrchestrationAtLowPriority(dg.multiprocess_executor.executor_creation_fn(init_context), preload)
 
 

@@ -8,11 +8,9 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from audio_assets.execution.priority import CpuPriority
 from audio_assets.speech.bestrq import FRAMES_PER_SECOND, BestRqQuantizer
 from audio_assets.speech.devices import check_device, resolve_device
-
-# CPU priority of a step's work threads, lowest last (applied in assets/batching.py)
-CpuPriority = Literal["normal", "low", "idle"]
 
 
 @functools.lru_cache(maxsize=2)
