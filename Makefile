@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev check-defs test test-fast lint bench bench-quality worker system-deps clean
+.PHONY: setup demo dev check-defs test test-fast lint bench bench-quality bench-tokenizers worker system-deps clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,10 @@ bench: setup system-deps
 # WER and files/s of each Whisper model × backend on real and synthesised speech; BENCH_ARGS="--prompts 0"
 bench-quality: setup system-deps
 	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
+# Cost of each tokeniser setting (BEST-RQ, EnCodec at each bandwidth) on 1 and 2 threads; BENCH_ARGS="--clips 80"
+bench-tokenizers: setup system-deps
+	$(BIN)/python benchmarks/tokenizers.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check audio_assets audio_assets_tests benchmarks

@@ -7,7 +7,9 @@ user gets, not the in-memory records that produced it:
 - ``files_conserved`` (blocking): every listed file is exactly one JSONL row or one error record.
 - ``speech_has_transcript``: no empty transcription for a file louder than the silence threshold (the
   loudness of the audio Whisper heard, from ``transcriptions``).
-- ``token_rate``: every row has the tokeniser's tokens per second of audio.
+- ``token_rate``: every row has the tokeniser's tokens per second of audio (BEST-RQ's 25/s by default,
+  EnCodec's 75 frames/s times the codebooks when interleaved), give or take one time step.
+- ``token_ids_in_range``: every token id is a code of the tokeniser's codebook.
 - ``reference_wer`` (warning): WER against reference transcripts where they exist (VCTK txt/).
 - ``speaker_folder_available``: the speaker folder could be listed.
 
@@ -26,7 +28,7 @@ import pandas as pd
 from pydantic import Field
 
 from audio_assets.partitions import speaker_partitions
-from audio_assets.resources import BestRqTokenizer, ResultsFolder, SpeakerListing
+from audio_assets.resources import AudioTokenizer, ResultsFolder, SpeakerListing, TokenShape
 from audio_assets.speech.wer import word_error_rate
 
 # Partitioned asset checks are a preview in Dagster 1.13; they are what puts each result on its speaker.
@@ -53,6 +55,7 @@ CHECK_SPECS = [
     _spec("files_conserved", "listed files = JSONL rows + error records, each id once", blocking=True),
     _spec("speech_has_transcript", "no empty transcription for audio that is not silent"),
     _spec("token_rate", "tokens per second of audio as the tokeniser produces them"),
+    _spec("token_ids_in_range", "every token id is in [0, codebook size) of the tokeniser"),
     _spec("reference_wer", "WER against reference transcripts, where they exist"),
     _spec("speaker_folder_available", "the speaker folder could be listed"),
 ]
@@ -101,7 +104,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens_per_second: float) -> dict[str, Verdict]:
+def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens: TokenShape) -> dict[str, Verdict]:
     """Every check's verdict on one speaker's written output."""
     if out.jsonl is None or out.folder_error:
         why = out.folder_error or "the speaker folder could not be listed"
@@ -143,18 +146,29 @@ def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens_per_sec
         verdicts["speech_has_transcript"] = Verdict(why, [(out.speaker, why)])
 
     seconds_of = dict(zip(out.listing["id"], out.listing["duration_s"]))
-    off_rate, total_tokens, total_seconds = [], 0, 0.0
+    off_rate, out_of_range, total_tokens, total_seconds = [], [], 0, 0.0
     for r in rows:
         seconds = float(seconds_of[r["id"]])
-        expected = tokens_per_second * seconds
-        if abs(len(r["token_array"]) - expected) > 1 + quality.token_rate_tolerance * expected:
+        expected = tokens.tokens_per_second * seconds
+        if abs(len(r["token_array"]) - expected) > tokens.codebooks + quality.token_rate_tolerance * expected:
             off_rate.append((r["id"], f"{len(r['token_array'])} tokens for {seconds:.2f} s (expected {expected:.0f})"))
+        bad = [t for t in r["token_array"] if not 0 <= t < tokens.codebook_size]
+        if bad:
+            out_of_range.append((r["id"], f"{len(bad)} ids outside [0, {tokens.codebook_size}), e.g. {bad[0]}"))
         total_tokens += len(r["token_array"])
         total_seconds += seconds
     verdicts["token_rate"] = Verdict(
         f"{len(off_rate)} files off the token rate" if off_rate else "every file at the token rate",
         off_rate,
-        {"tokens_per_second": round(total_tokens / total_seconds, 3) if total_seconds else None},
+        {
+            "tokens_per_second": round(total_tokens / total_seconds, 3) if total_seconds else None,
+            "expected_tokens_per_second": tokens.tokens_per_second,
+        },
+    )
+    verdicts["token_ids_in_range"] = Verdict(
+        f"{len(out_of_range)} files with ids outside the codebook" if out_of_range else "every id in the codebook",
+        out_of_range,
+        {"codebook_size": tokens.codebook_size},
     )
 
     reference_of = dict(zip(out.listing["id"], out.listing["reference_text"]))
@@ -208,12 +222,13 @@ def merged_jsonl_quality(
     context: dg.AssetCheckExecutionContext,
     results_folder: ResultsFolder,
     quality: DatasetQuality,
-    tokenizer: BestRqTokenizer,
+    tokenizer: AudioTokenizer,
     audio_files: dict[str, SpeakerListing],
     transcriptions: dict[str, pd.DataFrame],
 ):
     """The checks of every speaker of the step, each result on its speaker's partition."""
     selected = {key.name for key in context.selected_asset_check_keys}
+    token_shape = tokenizer.shape()
     for speaker in sorted(audio_files):
         listing = audio_files[speaker]
         jsonl, errors = results_folder.jsonl_path(speaker), results_folder.errors_path(speaker)
@@ -226,7 +241,7 @@ def merged_jsonl_quality(
             errors if written else None,
             listing.folder_error,
         )
-        for name, verdict in evaluate_speaker(output, quality, tokenizer.tokens_per_second).items():
+        for name, verdict in evaluate_speaker(output, quality, token_shape).items():
             if name in selected:
                 yield check_evaluation(speaker, name, verdict)
     for name in context.op_execution_context.selected_output_names:  # each check's step output, empty

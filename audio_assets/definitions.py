@@ -15,7 +15,7 @@ from audio_assets.execution import build_executor
 from audio_assets.jobs import process_speakers
 from audio_assets.resources import (
     AudioLibrary,
-    BestRqTokenizer,
+    AudioTokenizer,
     ResultsFolder,
     SpeakerParquetIOManager,
     WhisperResource,
@@ -53,7 +53,7 @@ defs = dg.Definitions(
         # partly configured: a run config that sets listing_threads or extensions keeps this root
         "audio_library": AudioLibrary.configure_at_launch(root=path_setting("AUDIO_ROOT")),
         "whisper": WhisperResource(),
-        "tokenizer": BestRqTokenizer(),
+        "tokenizer": AudioTokenizer(),
         "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=path_setting("RESULTS_DIR", "results")),
         "parquet_io_manager": SpeakerParquetIOManager(

@@ -1,5 +1,6 @@
-"""What this project needs from Dagster, openai-whisper and torch that they do not make public, in
-one place. ``audio_assets_tests/test_upstream.py`` fails when an upstream release changes any of it.
+"""What this project needs from Dagster, openai-whisper, torch and transformers that
+they do not make public, in one place. ``audio_assets_tests/test_upstream.py`` fails when an upstream
+release changes any of it.
 
 Nothing here imports a library at module load: the listing step and the sensor use this module
 before torch is imported.
@@ -44,3 +45,15 @@ def cpu_has_native_bf16() -> bool:
     import torch
 
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def encodec_embeddings(model, audio):
+    """EnCodec's encoder output (batch × dim × frames) before quantisation: ``EncodecModel.encode``
+    returns only codes, quantised in float32 (speech/encodec_tokens.py says why that is not enough)."""
+    return model.encoder(audio)
+
+
+def encodec_codebooks(model, count: int) -> list:
+    """The first ``count`` residual codebooks of an ``EncodecModel`` (each codebook_size × dim), as the
+    model's own buffers: written in place, they change the model."""
+    return [layer.codebook.embed for layer in model.quantizer.layers[:count]]

@@ -237,6 +237,7 @@ def test_a_missing_speaker_folder_fails_its_own_checks_and_nothing_else(tmp_path
                 "files_conserved",
                 "speech_has_transcript",
                 "token_rate",
+                "token_ids_in_range",
                 "reference_wer",
                 "speaker_folder_available",
             )

@@ -8,28 +8,33 @@ import pandas as pd
 import pytest
 
 from audio_assets.checks import CHECK_SPECS, DatasetQuality, SpeakerOutput, check_evaluation, evaluate_speaker
+from audio_assets.resources import AudioTokenizer, TokenShape
 
 pytestmark = pytest.mark.fast
 
-TOKENS_PER_SECOND = 25.0
+BESTRQ = AudioTokenizer().shape()  # 25 ids/s from 8,192 codes
+ENCODEC_6KBPS = TokenShape("encodec", 600.0, 8, 1024, "interleaved")  # 75 frames/s × 8 codebooks
 
 
-def output(tmp_path, rows: list[tuple[str, str, float]], with_loudness: bool = True, extra_listed=()) -> SpeakerOutput:
-    """One speaker whose files (id, transcription, rms_dbfs) are all 2 s long and were all written."""
+def output(
+    tmp_path, rows: list[tuple[str, str, float]], with_loudness: bool = True, extra_listed=(), tokens=(1,) * 50
+) -> SpeakerOutput:
+    """One speaker whose files (id, transcription, rms_dbfs) are all 2 s long and were all written, each
+    with ``tokens`` as its token_array."""
     ids = [i for i, _, _ in rows] + list(extra_listed)
     listing = pd.DataFrame({"id": ids, "duration_s": 2.0, "reference_text": None, "error": None})
     transcripts = pd.DataFrame({"id": [i for i, _, _ in rows], "text": [t for _, t, _ in rows]})
     if with_loudness:
         transcripts["rms_dbfs"] = [db for _, _, db in rows]
     jsonl, errors = tmp_path / "s.jsonl", tmp_path / "s.errors.jsonl"
-    lines = [{"id": i, "transcription": t, "token_array": [1] * 50} for i, t, _ in rows]
+    lines = [{"id": i, "transcription": t, "token_array": list(tokens)} for i, t, _ in rows]
     jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines))
     errors.write_text("")
     return SpeakerOutput("s", listing, transcripts, jsonl, errors)
 
 
 def verdicts(out: SpeakerOutput):
-    return evaluate_speaker(out, DatasetQuality(), TOKENS_PER_SECOND)
+    return evaluate_speaker(out, DatasetQuality(), BESTRQ)
 
 
 def test_silence_may_have_an_empty_transcript(tmp_path):
@@ -89,3 +94,27 @@ def test_reference_wer_normalises_each_file_for_its_own_language(tmp_path):
     assert verdict.passed and verdict.figures == {"wer": 0.0, "files_with_reference": 2}
     out.transcripts["language"] = ["fr", "fr"]  # only the English normaliser reads "one" as "1"
     assert verdicts(out)["reference_wer"].figures["wer"] > 0
+
+
+def test_the_token_rate_is_the_backends(tmp_path):
+    out = output(tmp_path, [("s/a.flac", "hi", -20.0)])  # 50 ids in 2 s: BEST-RQ's 25/s
+    assert verdicts(out)["token_rate"].passed
+    encodec = evaluate_speaker(out, DatasetQuality(), ENCODEC_6KBPS)["token_rate"]
+    assert encodec.failures == [("s/a.flac", "50 tokens for 2.00 s (expected 1200)")]
+    assert encodec.figures == {"tokens_per_second": 25.0, "expected_tokens_per_second": 600.0}
+
+
+@pytest.mark.parametrize(("n_tokens", "passed"), [(1200 + 8, True), (1200 + 8 + 24, True), (1200 + 8 + 25, False)])
+def test_encodec_may_be_one_frame_of_codebooks_plus_the_tolerance_off(tmp_path, n_tokens, passed):
+    out = output(tmp_path, [("s/a.flac", "hi", -20.0)], tokens=[5] * n_tokens)
+    assert evaluate_speaker(out, DatasetQuality(), ENCODEC_6KBPS)["token_rate"].passed is passed
+
+
+def test_token_ids_must_be_codes_of_the_backends_codebook(tmp_path):
+    out = output(tmp_path, [("s/a.flac", "hi", -20.0), ("s/b.flac", "ho", -20.0)], tokens=[0, 1023, 1024, 8191] * 300)
+    assert verdicts(out)["token_ids_in_range"].passed  # BEST-RQ: 8,192 codes
+    verdict = evaluate_speaker(out, DatasetQuality(), ENCODEC_6KBPS)["token_ids_in_range"]
+    assert verdict.failures == [(f"s/{n}.flac", "600 ids outside [0, 1024), e.g. 1024") for n in "ab"]
+    assert verdict.figures == {"codebook_size": 1024}
+    negative = output(tmp_path, [("s/a.flac", "hi", -20.0)], tokens=[-1] * 50)
+    assert verdicts(negative)["token_ids_in_range"].failures == [("s/a.flac", "50 ids outside [0, 8192), e.g. -1")]

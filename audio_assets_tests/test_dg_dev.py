@@ -141,7 +141,7 @@ def test_dg_check_list_and_launch_from_the_project_folder(project_copy, tmp_path
     assert listed.returncode == 0, listed.stderr
     defs = json.loads(listed.stdout)
     assert {a["asset_key"] for a in defs["assets"]} == {"audio_files", "transcriptions", "tokens", "merged_jsonl"}
-    assert len(defs["asset_checks"]) == 5
+    assert len(defs["asset_checks"]) == 6
     assert [s["name"] for s in defs["sensors"]] == ["audio_folder_sensor"]
 
     cli = project_copy / ".venv" / "bin" / "audio-assets"

@@ -187,10 +187,10 @@ def test_forkserver_preload_imports_torch_right_after_its_first_fork(tmp_path):
 
 PREFLIGHT = """
 import json, sys
-from audio_assets.resources import BestRqTokenizer, WhisperResource
+from audio_assets.resources import AudioTokenizer, WhisperResource
 
 WhisperResource(cache_dir={cache!r}, model={model!r}, device={device!r}).preflight()
-BestRqTokenizer(device={device!r}).preflight()
+AudioTokenizer(device={device!r}).preflight()
 print(json.dumps("torch" in sys.modules))
 """
 

@@ -16,7 +16,7 @@ from audio_assets.assets import audio_files, merged_jsonl, tokens, transcription
 from audio_assets.checks import DatasetQuality, merged_jsonl_quality
 from audio_assets.resources import (
     AudioLibrary,
-    BestRqTokenizer,
+    AudioTokenizer,
     ResultsFolder,
     SpeakerParquetIOManager,
     WhisperResource,
@@ -57,7 +57,7 @@ def materialize(tone_root, work, speaker="p900", whisper_resource=None, **whispe
     resources = {
         "audio_library": AudioLibrary(root=str(tone_root)),
         "whisper": whisper_resource or ScriptedWhisper(**whisper),
-        "tokenizer": BestRqTokenizer(),
+        "tokenizer": AudioTokenizer(),
         "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=str(work / "results")),
         "parquet_io_manager": SpeakerParquetIOManager(base_dir=str(work / "parquet")),
@@ -93,6 +93,7 @@ def test_lines_checks_and_reuse(tone_root, tmp_path):
         "speaker_folder_available": True,
         "speech_has_transcript": True,
         "token_rate": True,
+        "token_ids_in_range": True,
         "reference_wer": True,
     }
     assert ENGINE.clips - before == 3

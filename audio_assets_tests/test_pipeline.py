@@ -214,7 +214,14 @@ def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, co
         assert any(tokens[0] < t[1] and t[0] < tokens[1] for t in (t1, t2)), "tokens overlapped no transcription"
 
 
-CHECKS = {"files_conserved", "speech_has_transcript", "token_rate", "reference_wer", "speaker_folder_available"}
+CHECKS = {
+    "files_conserved",
+    "speech_has_transcript",
+    "token_rate",
+    "token_ids_in_range",
+    "reference_wer",
+    "speaker_folder_available",
+}
 
 
 def test_quality_checks_ran_and_passed_on_each_speaker(pipeline):

@@ -7,16 +7,16 @@ import sys
 import numpy as np
 import pytest
 
-from audio_assets.resources import BestRqTokenizer
+from audio_assets.resources import AudioTokenizer
 from audio_assets.speech.bestrq import BestRqQuantizer
 from audio_assets.speech.decoding import decode
 
 TOKENS_OF_FILE = """
 import json, sys
 from pathlib import Path
-from audio_assets.resources import BestRqTokenizer
+from audio_assets.resources import AudioTokenizer
 from audio_assets.speech.decoding import decode
-q = BestRqTokenizer(seed=int(sys.argv[2])).quantizer()
+q = AudioTokenizer(seed=int(sys.argv[2])).encoder()
 print(json.dumps(q.encode([decode(Path(sys.argv[1]).read_bytes())])[0].tolist()))
 """
 
@@ -37,7 +37,7 @@ def test_same_audio_same_tokens_in_two_processes(corpus):
     path = corpus[0].path
     first, second = tokens_in_subprocess(path), tokens_in_subprocess(path)
     assert first == second
-    here = BestRqTokenizer().quantizer().encode([decode(path.read_bytes())])[0].tolist()
+    here = AudioTokenizer().encoder().encode([decode(path.read_bytes())])[0].tolist()
     assert here == first
 
 
@@ -56,7 +56,7 @@ def test_codebook_is_the_same_on_every_machine():
 
 
 def test_rate_range_and_diversity(clips):
-    q = BestRqTokenizer().quantizer()
+    q = AudioTokenizer().encoder()
     token_lists = q.encode(clips)
     for clip, ids in zip(clips, token_lists):
         seconds = len(clip) / 16000
@@ -68,19 +68,19 @@ def test_rate_range_and_diversity(clips):
 
 
 def test_batching_does_not_change_tokens(clips):
-    q = BestRqTokenizer().quantizer()
+    q = AudioTokenizer().encoder()
     batched = q.encode(clips)
     for clip, ids in zip(clips, batched):
         np.testing.assert_array_equal(q.encode([clip])[0], ids)
 
 
 def test_shorter_than_one_window_gives_no_tokens():
-    q = BestRqTokenizer().quantizer()
+    q = AudioTokenizer().encoder()
     assert [len(t) for t in q.encode([np.zeros(10, np.float32), np.zeros(16000, np.float32)])] == [0, 25]
 
 
 def test_other_shapes():
-    q = BestRqTokenizer(codebook_size=512, stack_frames=2).quantizer()
+    q = AudioTokenizer(codebook_size=512, stack_frames=2).encoder()
     [ids] = q.encode([np.random.default_rng(0).standard_normal(16000).astype(np.float32)])
     assert len(ids) == 50 and ids.max() < 512
 
@@ -89,7 +89,7 @@ def test_fast_nearest_code_search_equals_float64(clips):
     """The float32 search with float64 confirmation of close calls gives exactly the float64 argmax."""
     import torch
 
-    q = BestRqTokenizer().quantizer()
+    q = AudioTokenizer().encoder()
     fast = q.encode(clips)
     with torch.inference_mode():
         for clip, ids in zip(clips, fast):
@@ -104,4 +104,4 @@ def test_cuda_requested_without_gpu_fails_the_preflight():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError, match="device='cuda'"):
-        BestRqTokenizer(device="cuda").preflight()
+        AudioTokenizer(device="cuda").preflight()

@@ -1,5 +1,5 @@
 """Each name in audio_assets/upstream.py still means what the project relies on: these fail when a
-Dagster, openai-whisper or torch release renames, moves or changes one."""
+Dagster, openai-whisper, torch or transformers release renames, moves or changes one."""
 
 import importlib.util
 import inspect
@@ -40,3 +40,30 @@ def test_openai_whisper_names_its_checkpoints_and_their_heads():
 
 def test_torch_reports_native_bf16():
     assert isinstance(upstream.cpu_has_native_bf16(), bool)
+
+
+def test_encodec_codes_are_transformers_own_from_its_encoder_and_codebooks(tmp_path):
+    """A small random EnCodec (4 filters, 16 dims, 64 codes: no weights, milliseconds): the codebook
+    count per bandwidth, and codes computed from the encoder output and codebooks upstream.py reaches,
+    agree with ``EncodecModel.encode``, but where its float32 search rounds a near-tie otherwise."""
+    import numpy as np
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+
+    from audio_assets.speech.encodec_tokens import EncodecTokenizer, encodec_shape
+
+    torch.manual_seed(0)
+    model = EncodecModel(EncodecConfig(num_filters=4, hidden_size=16, codebook_size=64)).eval()
+    with torch.no_grad():
+        for embed in upstream.encodec_codebooks(model, model.config.num_quantizers):
+            embed.copy_(torch.randn(embed.shape) * 0.1)
+    model.save_pretrained(tmp_path)
+    shape = encodec_shape(tmp_path, 12.0, "interleaved")
+    assert shape.n_codebooks == model.quantizer.get_num_quantizers_for_bandwidth(12.0)
+    audio = (np.random.default_rng(0).standard_normal(320 * 100) * 0.1).astype(np.float32)
+    [ours] = EncodecTokenizer(tmp_path, shape).codes([audio])
+    with torch.inference_mode():
+        theirs = model.encode(torch.from_numpy(audio)[None, None], bandwidth=12.0).audio_codes[0, 0].numpy()
+    assert ours.shape == theirs.shape == (shape.n_codebooks, 100)
+    assert (ours[0] == theirs[0]).mean() > 0.99 and (ours == theirs).mean() > 0.95
+

@@ -115,7 +115,7 @@ def _corpus(corpus: Path) -> list[tuple[str, Path, str]]:
 
 
 def run_old(corpus: Path, cache: str) -> dict:
-    from audio_assets.resources import BestRqTokenizer
+    from audio_assets.resources import AudioTokenizer
     from audio_assets.speech.decoding import decode
     from audio_assets.speech.models import openai_whisper_checkpoint
 
@@ -127,7 +127,7 @@ def run_old(corpus: Path, cache: str) -> dict:
     state = torch.load(openai_whisper_checkpoint("tiny.en", Path(cache)), weights_only=True)
     model = whisper.model.Whisper(whisper.model.ModelDimensions(**state["dims"]))
     model.load_state_dict(state["model_state_dict"])
-    quantizer = BestRqTokenizer().quantizer()
+    quantizer = AudioTokenizer().encoder()
     texts, seconds = {}, 0.0
     for file_id, path, _ in items:
         audio = decode(path.read_bytes())  # what load_audio would give, without ffmpeg
@@ -138,13 +138,13 @@ def run_old(corpus: Path, cache: str) -> dict:
 
 
 def run_engine(corpus: Path, cache: str, temperature_fallback: bool = False) -> dict:
-    from audio_assets.resources import BestRqTokenizer, WhisperResource
+    from audio_assets.resources import AudioTokenizer, WhisperResource
     from audio_assets.speech.decoding import decode
 
     items = _corpus(corpus)
     start = time.perf_counter()
     whisper = WhisperResource(cache_dir=cache, temperature_fallback=temperature_fallback)
-    engine, quantizer = whisper.engine(), BestRqTokenizer().quantizer()
+    engine, quantizer = whisper.engine(), AudioTokenizer().encoder()
     texts, seconds = {}, 0.0
     audios = {file_id: decode(path.read_bytes()) for file_id, path, _ in items}
     order = sorted(audios, key=lambda i: (len(audios[i]), i))  # as the pipeline batches them

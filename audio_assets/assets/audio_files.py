@@ -10,7 +10,7 @@ import pandas as pd
 from audio_assets.assets.progress import Progress
 from audio_assets.assets.table_metadata import FILE_ID, schema, table_metadata
 from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
-from audio_assets.resources import AudioLibrary, BestRqTokenizer, WhisperResource
+from audio_assets.resources import AudioLibrary, AudioTokenizer, WhisperResource
 from audio_assets.resources.audio_library import AudioFile, AudioRootUnavailable, SpeakerListing, UnsafePath
 from audio_assets.speech import decoding
 from audio_assets.speech.models import ModelNotAvailable
@@ -91,7 +91,7 @@ def audio_files(
     context: dg.AssetExecutionContext,
     audio_library: AudioLibrary,
     whisper: WhisperResource,
-    tokenizer: BestRqTokenizer,
+    tokenizer: AudioTokenizer,
 ) -> dict[str, SpeakerListing]:
     """Every audio file of the speaker folder: id, size, sha256, duration, rate, channels, reference
     text; unusable files with the reason. Decodes the end of each file, so truncation shows here.

@@ -28,11 +28,11 @@ BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
 T = TypeVar("T")
 
 
-def _load(library: AudioLibrary, file_id: str, sha256: str) -> np.ndarray:
+def _load(library: AudioLibrary, file_id: str, sha256: str, sample_rate: int) -> np.ndarray:
     data = library.read_bytes(file_id)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise RuntimeError("file changed since it was listed; rematerialise audio_files")
-    return decoding.decode(data)
+    return decoding.decode(data, sample_rate)
 
 
 def _error(error: BaseException) -> str:
@@ -89,23 +89,24 @@ def compute(
     fingerprint: str,
     log: logging.Logger,
     what: str,
+    sample_rate: int = decoding.SAMPLE_RATE,
     stop: threading.Event | None = None,
 ) -> dict[str, float]:
-    """Run ``work`` over the plan's batches, adding one row per file to ``plan.rows``; the next batch is
-    read and decoded in a background thread meanwhile. A file that cannot be read, or that breaks its
-    batch, becomes one error row. ``stop``, once set, ends the work after the current batch. Returns
-    the seconds of audio computed per speaker."""
+    """Run ``work`` over the plan's batches of clips decoded at ``sample_rate``, adding one row per file
+    to ``plan.rows``; the next batch is read and decoded in a background thread meanwhile. A file that
+    cannot be read, or that breaks its batch, becomes one error row. ``stop``, once set, ends the work
+    after the current batch. Returns the seconds of audio computed per speaker."""
     rows, batches = plan.rows, plan.batches
     computed_seconds: dict[str, float] = dict.fromkeys(rows, 0.0)
     progress = Progress(log, what, plan.files_to_compute)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
-        pending = prefetch.submit(_load_batch, library, batches[0]) if batches else None
+        pending = prefetch.submit(_load_batch, library, batches[0], sample_rate) if batches else None
         for index, batch in enumerate(batches):
             if stop is not None and stop.is_set():
                 raise RuntimeError(f"{what}: stopped after {index} of {len(batches)} batches")
             loaded = pending.result()
             if index + 1 < len(batches):
-                pending = prefetch.submit(_load_batch, library, batches[index + 1])
+                pending = prefetch.submit(_load_batch, library, batches[index + 1], sample_rate)
             good = []
             for (speaker, rec), clip in loaded:
                 if isinstance(clip, BaseException):
@@ -119,7 +120,7 @@ def compute(
                     rows[speaker].append({"id": rec.id, "sha256": rec.sha256, "error": _error(result)})
                 else:
                     rows[speaker].append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint})
-                    computed_seconds[speaker] += len(clip) / decoding.SAMPLE_RATE
+                    computed_seconds[speaker] += len(clip) / sample_rate
             progress.advance(len(batch))
     return computed_seconds
 
@@ -165,6 +166,7 @@ def process_files(
     columns: Sequence[str],
     fingerprint: str,
     previous: dict[str, pd.DataFrame | None],
+    sample_rate: int = decoding.SAMPLE_RATE,
     stop: threading.Event | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
     """Apply ``work`` to every readable file of every speaker's listing: plan (reuse), compute
@@ -174,7 +176,7 @@ def process_files(
     is not computed again: adding one file to a folder of 400 computes one file."""
     plan = plan_work(listings, previous, fingerprint, columns, batch_size)
     start = time.perf_counter()
-    computed_seconds = compute(plan, library, work, fingerprint, log, what, stop)
+    computed_seconds = compute(plan, library, work, fingerprint, log, what, sample_rate, stop)
     return assemble(listings, plan, columns, computed_seconds, time.perf_counter() - start)
 
 
@@ -195,11 +197,11 @@ def at_cpu_priority(priority: CpuPriority, function: Callable[..., T], *args: An
             raise
 
 
-def _load_batch(library: AudioLibrary, batch) -> list[tuple[Any, np.ndarray | BaseException]]:
+def _load_batch(library: AudioLibrary, batch, sample_rate: int) -> list[tuple[Any, np.ndarray | BaseException]]:
     loaded = []
     for speaker, rec in batch:
         try:
-            loaded.append(((speaker, rec), _load(library, rec.id, rec.sha256)))
+            loaded.append(((speaker, rec), _load(library, rec.id, rec.sha256, sample_rate)))
         except Exception as error:
             loaded.append(((speaker, rec), error))
     return loaded

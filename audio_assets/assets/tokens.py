@@ -1,4 +1,4 @@
-"""Discrete audio tokens of every file (BEST-RQ); a sibling of ``transcriptions``."""
+"""Discrete audio tokens of every file (BEST-RQ or EnCodec); a sibling of ``transcriptions``."""
 
 import dagster as dg
 import numpy as np
@@ -8,12 +8,12 @@ from audio_assets.assets.batching import at_cpu_priority, process_files
 from audio_assets.assets.table_metadata import model_step_schema, table_metadata
 from audio_assets.execution import GPU_STEP_TAGS, MODEL_STEP_RETRY
 from audio_assets.partitions import speaker_backfill_policy, speaker_partitions
-from audio_assets.resources import AudioLibrary, BestRqTokenizer, SpeakerListing, SpeakerParquetIOManager
+from audio_assets.resources import AudioLibrary, AudioTokenizer, SpeakerListing, SpeakerParquetIOManager
 
 COLUMNS = ["token_ids", "n_tokens"]
 SCHEMA = model_step_schema(
     "tokens",
-    token_ids=("list<int>", "discrete audio token ids"),
+    token_ids=("list<int>", "discrete audio token ids, in the tokeniser's layout"),
     n_tokens=("int", "number of tokens"),
 )
 
@@ -30,17 +30,18 @@ SCHEMA = model_step_schema(
 )
 def tokens(
     context: dg.AssetExecutionContext,
-    tokenizer: BestRqTokenizer,
+    tokenizer: AudioTokenizer,
     audio_library: AudioLibrary,
     parquet_io_manager: dg.ResourceParam[SpeakerParquetIOManager],
     audio_files: dict[str, SpeakerListing],
 ) -> dict[str, pd.DataFrame]:
-    """Token ids of every readable file, 25 per second of audio with the default settings."""
+    """Token ids of every readable file: BEST-RQ (25 per second of audio with the default settings) or
+    EnCodec codes (75 frames per second, one id per codebook and frame when interleaved)."""
     tokenizer.apply_cpu_threads()
-    quantizer = tokenizer.quantizer()
+    encoder, shape = tokenizer.encoder(), tokenizer.shape()
 
     def work(clips):
-        return [{"token_ids": ids, "n_tokens": len(ids)} for ids in quantizer.encode(clips)]
+        return [{"token_ids": ids, "n_tokens": len(ids)} for ids in encoder.encode(clips)]
 
     tables, stats = at_cpu_priority(
         tokenizer.cpu_priority,
@@ -52,8 +53,9 @@ def tokens(
         tokenizer.batch_size,
         work,
         COLUMNS,
-        quantizer.settings_fingerprint,
+        encoder.settings_fingerprint,
         {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
+        encoder.sample_rate,
     )
     for speaker, table in sorted(tables.items()):
         n_tokens = int(table["n_tokens"].fillna(0).sum())
@@ -65,8 +67,13 @@ def tokens(
                 "tokens": n_tokens,
                 "tokens_per_audio_second": round(n_tokens / seconds, 3) if seconds else 0.0,
                 "distinct_codes": distinct,
-                "codebook_fingerprint": quantizer.fingerprint,
-                "device": quantizer.device,
+                "backend": shape.backend,
+                "layout": shape.layout,
+                "codebooks": shape.codebooks,
+                "codebook_size": shape.codebook_size,
+                "expected_tokens_per_second": shape.tokens_per_second,
+                "settings": encoder.settings_fingerprint,
+                "device": encoder.device,
                 **table_metadata(len(table), SCHEMA),
             },
             partition_key=speaker,

@@ -1,15 +1,16 @@
 from audio_assets.resources.audio_library import AudioFile, AudioLibrary, SpeakerListing
 from audio_assets.resources.parquet_tables import SpeakerParquetIOManager
 from audio_assets.resources.results import ResultsFolder
-from audio_assets.resources.tokenizer import BestRqTokenizer
+from audio_assets.resources.tokenizer import AudioTokenizer, TokenShape
 from audio_assets.resources.whisper import WhisperResource
 
 __all__ = [
     "AudioFile",
     "AudioLibrary",
-    "BestRqTokenizer",
+    "AudioTokenizer",
     "ResultsFolder",
     "SpeakerListing",
     "SpeakerParquetIOManager",
+    "TokenShape",
     "WhisperResource",
 ]

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audio_assets.speech.decoding import SAMPLE_RATE
+
 N_MELS = 80
 RECIPE_VERSION = "1"  # bump when a change here alters tokens, so cached ones are recomputed
 FRAMES_PER_SECOND = 100  # 10 ms hop at 16 kHz
@@ -27,6 +29,8 @@ CHUNK_ROWS = 256  # tokens scored at once: 256 × 8192 float32 scores (8 MB)
 
 
 class BestRqQuantizer:
+    sample_rate = SAMPLE_RATE  # of the clips ``encode`` takes
+
     def __init__(
         self,
         seed: int = 0,

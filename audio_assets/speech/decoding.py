@@ -1,4 +1,5 @@
-"""Decode any audio file soundfile reads into what the models expect: 16 kHz mono float32.
+"""Decode any audio file soundfile reads into what the models expect: mono float32, 16 kHz for Whisper
+and BEST-RQ, 24 kHz for EnCodec.
 
 A clip (up to ~87 s of 48 kHz mono) is decoded in one read and resampled in one call; a longer file is
 decoded block by block through a streaming soxr resampler, so memory never holds more than one block
@@ -111,15 +112,16 @@ def loudness_dbfs(samples: np.ndarray) -> float:
     return max(10 * math.log10(mean_square), SILENCE_FLOOR_DBFS) if mean_square > 0 else SILENCE_FLOOR_DBFS
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Encoded bytes → 16 kHz mono float32 (channels averaged, soxr HQ resampling, no ffmpeg)."""
+def decode(data: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Encoded bytes → mono float32 at ``sample_rate`` (16 kHz for Whisper; channels averaged, soxr HQ
+    resampling from the file's own rate, no ffmpeg)."""
     with _open(data) as f:
-        if f.samplerate == SAMPLE_RATE:
+        if f.samplerate == sample_rate:
             parts = list(_mono_blocks(f))
         elif f.frames * f.channels <= BLOCK_SAMPLES:  # one block: resampled in one call, which is faster
-            parts = [soxr.resample(block, f.samplerate, SAMPLE_RATE, quality="HQ") for block in _mono_blocks(f)]
+            parts = [soxr.resample(block, f.samplerate, sample_rate, quality="HQ") for block in _mono_blocks(f)]
         else:
-            stream = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            stream = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
             parts = [stream.resample_chunk(block) for block in _mono_blocks(f)]
             parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
     return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, np.float32), dtype=np.float32)
