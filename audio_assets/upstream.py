@@ -1,4 +1,4 @@
-"""What this project needs from Dagster, openai-whisper, torch and transformers that
+"""What this project needs from Dagster, openai-whisper, faster-whisper, torch and transformers that
 they do not make public, in one place. ``audio_assets_tests/test_upstream.py`` fails when an upstream
 release changes any of it.
 
@@ -45,6 +45,34 @@ def cpu_has_native_bf16() -> bool:
     import torch
 
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+# faster-whisper: WhisperModel decodes one file at a time (transcribe()); the batched decode of short
+# clips (speech/whisper_engines.py) drives the CTranslate2 model under it with faster-whisper's own
+# tokenizer and suppression list, as transcribe() does.
+def ctranslate2_whisper(model):
+    """The ``ctranslate2.models.Whisper`` under a ``faster_whisper.WhisperModel`` (its public
+    ``generate``, ``detect_language`` and ``is_multilingual``)."""
+    return model.model
+
+
+def faster_whisper_tokenizer(model, language: str):
+    """faster-whisper's tokenizer for transcribing ``language`` with ``model``, as transcribe() builds it."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+
+
+def faster_whisper_suppressed_tokens(tokenizer) -> list[int]:
+    """The ids transcribe() suppresses with its default ``suppress_tokens=[-1]``."""
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    return list(get_suppressed_tokens(tokenizer, [-1]))
+
+
+def faster_whisper_mel_bins(model) -> int:
+    """Mel bins of ``model``'s feature extractor: 80, or 128 for large-v3."""
+    return model.feature_extractor.mel_filters.shape[0]
 
 
 def encodec_embeddings(model, audio):

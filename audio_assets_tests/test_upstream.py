@@ -67,3 +67,17 @@ def test_encodec_codes_are_transformers_own_from_its_encoder_and_codebooks(tmp_p
     assert ours.shape == theirs.shape == (shape.n_codebooks, 100)
     assert (ours[0] == theirs[0]).mean() > 0.99 and (ours == theirs).mean() > 0.95
 
+
+def test_faster_whisper_still_builds_what_the_batched_decode_drives():
+    """What upstream.py's faster-whisper functions reach; test_whisper.py runs them on real speech."""
+    import ctranslate2
+    from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    assert list(inspect.signature(Tokenizer).parameters) == ["tokenizer", "multilingual", "task", "language"]
+    assert list(inspect.signature(get_suppressed_tokens).parameters) == ["tokenizer", "suppress_tokens"]
+    built = inspect.getsource(WhisperModel.__init__)
+    for attribute in ("self.model = ctranslate2.models.Whisper(", "self.hf_tokenizer = ", "self.feature_extractor = "):
+        assert attribute in built
+    assert all(hasattr(ctranslate2.models.Whisper, name) for name in ("generate", "detect_language", "is_multilingual"))

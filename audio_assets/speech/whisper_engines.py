@@ -19,7 +19,15 @@ from audio_assets.speech.decoding import SAMPLE_RATE, loudness_dbfs
 from audio_assets.speech.devices import check_device, resolve_device
 from audio_assets.speech.memory import reuse_freed_memory
 from audio_assets.speech.models import ModelNotAvailable, ct2_dir_for, offline_hint, openai_whisper_checkpoint
-from audio_assets.upstream import cpu_has_native_bf16, openai_whisper_alignment_heads, openai_whisper_download
+from audio_assets.upstream import (
+    cpu_has_native_bf16,
+    ctranslate2_whisper,
+    faster_whisper_mel_bins,
+    faster_whisper_suppressed_tokens,
+    faster_whisper_tokenizer,
+    openai_whisper_alignment_heads,
+    openai_whisper_download,
+)
 
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 MAX_NEW_TOKENS = 224  # openai-whisper's default sample_len (n_text_ctx // 2)
@@ -365,22 +373,16 @@ class FasterWhisperEngine(WhisperEngine):
         super().__init__(settings)
         import torch
         from faster_whisper import WhisperModel
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
 
         self.model = WhisperModel(
             self.plan.weights, device=self.device, compute_type=self.compute_type, cpu_threads=torch.get_num_threads()
         )
-        self._tokenizer_cls = Tokenizer
-        multilingual = self.model.model.is_multilingual
-        self.language = _english_only_language(settings, multilingual)
-        probe = Tokenizer(self.model.hf_tokenizer, multilingual, task="transcribe", language=self.language or "en")
-        self.suppress_tokens = list(get_suppressed_tokens(probe, [-1]))
+        self.ct2 = ctranslate2_whisper(self.model)
+        self.language = _english_only_language(settings, self.ct2.is_multilingual)
+        self.suppress_tokens = faster_whisper_suppressed_tokens(self._tokenizer(self.language or "en"))
 
     def _tokenizer(self, language: str):
-        return self._tokenizer_cls(
-            self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language=language
-        )
+        return faster_whisper_tokenizer(self.model, language)
 
     def _seed(self, seed: int) -> None:
         import ctranslate2
@@ -388,10 +390,10 @@ class FasterWhisperEngine(WhisperEngine):
         ctranslate2.set_random_seed(seed)
 
     def _decode_short(self, audios: Sequence[np.ndarray], temperature: float = 0.0) -> list[Transcript]:
-        mel = log_mel_batch(audios, self.model.feature_extractor.mel_filters.shape[0], "cpu").numpy()
+        mel = log_mel_batch(audios, faster_whisper_mel_bins(self.model), "cpu").numpy()
         encoded = self.model.encode(mel)
         if self.language is None:  # best first: (token "<|fr|>", probability) pairs per clip
-            best = [pairs[0] for pairs in self.model.model.detect_language(encoded)]
+            best = [pairs[0] for pairs in self.ct2.detect_language(encoded)]
             languages = [token[2:-2] for token, _ in best]
             probabilities: list[float | None] = [float(p) for _, p in best]
         else:
@@ -408,7 +410,7 @@ class FasterWhisperEngine(WhisperEngine):
             }
         else:
             search = {"beam_size": self.settings.beam_size}
-        results = self.model.model.generate(
+        results = self.ct2.generate(
             encoded,
             prompts,
             **search,
