@@ -52,7 +52,8 @@ defs = dg.Definitions(
     resources={
         # partly configured: a run config that sets listing_threads or extensions keeps this root
         "audio_library": AudioLibrary.configure_at_launch(root=path_setting("AUDIO_ROOT")),
-        "whisper": WhisperResource(),
+        # derived and downloaded Whisper weights, in the user's cache folder as XDG_CACHE_HOME names it
+        "whisper": WhisperResource(cache_dir=os.path.join(path_setting("XDG_CACHE_HOME", "~/.cache"), "audio_assets")),
         "tokenizer": AudioTokenizer(),
         "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=path_setting("RESULTS_DIR", "results")),

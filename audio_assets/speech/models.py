@@ -56,8 +56,8 @@ class ModelNotAvailable(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "audio_assets"
+    """Where weights go when no cache folder is configured (definitions.py follows XDG_CACHE_HOME)."""
+    return Path.home() / ".cache" / "audio_assets"
 
 
 def is_ct2_dir(path: Path) -> bool:
