@@ -21,6 +21,7 @@ from audio_assets.resources import (
     WhisperResource,
 )
 from audio_assets.sensors import RUN_FILES, build_audio_folder_sensor
+from audio_assets.speech.models import default_cache_dir
 
 
 def path_setting(variable: str, default: str = "") -> str:
@@ -52,8 +53,7 @@ defs = dg.Definitions(
     resources={
         # partly configured: a run config that sets listing_threads or extensions keeps this root
         "audio_library": AudioLibrary.configure_at_launch(root=path_setting("AUDIO_ROOT")),
-        # derived and downloaded Whisper weights, in the user's cache folder as XDG_CACHE_HOME names it
-        "whisper": WhisperResource(cache_dir=os.path.join(path_setting("XDG_CACHE_HOME", "~/.cache"), "audio_assets")),
+        "whisper": WhisperResource(cache_dir=str(default_cache_dir(path_setting("XDG_CACHE_HOME", "~/.cache")))),
         "tokenizer": AudioTokenizer(),
         "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=path_setting("RESULTS_DIR", "results")),

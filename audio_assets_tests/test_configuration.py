@@ -22,7 +22,8 @@ PROBE = textwrap.dedent(
     resources = dg.validate_run_config(process_speakers_job(), {})["resources"]
     print(json.dumps({"root": resources["audio_library"]["config"]["root"],
                       "results": resources["results_folder"]["config"]["path"],
-                      "parquet": resources["parquet_io_manager"]["config"]["base_dir"]}))
+                      "parquet": resources["parquet_io_manager"]["config"]["base_dir"],
+                      "weights": resources["whisper"]["config"]["cache_dir"]}))
     """
 )
 
@@ -37,11 +38,12 @@ def definitions_seen_with(env: dict[str, str], cwd: Path) -> dict:
 
 
 def test_definitions_load_with_nothing_set_and_default_paths_are_absolute(tmp_path):
-    seen = definitions_seen_with({}, tmp_path)
+    seen = definitions_seen_with({"HOME": str(tmp_path / "user")}, tmp_path)
     assert seen == {
         "root": "",
         "results": str(tmp_path / "results"),
         "parquet": str(tmp_path / ".dagster_home" / "parquet"),
+        "weights": str(tmp_path / "user" / ".cache" / "audio_assets"),
     }
 
 
@@ -53,8 +55,8 @@ def test_every_path_is_set_by_the_environment(tmp_path):
         str(tmp_path / "out"),
         str(tmp_path / "home" / "parquet"),  # with the instance that records the tables
     )
-    seen = definitions_seen_with({**env, "PARQUET_DIR": str(tmp_path / "tables")}, tmp_path)
-    assert seen["parquet"] == str(tmp_path / "tables")
+    seen = definitions_seen_with({**env, "PARQUET_DIR": str(tmp_path / "tables"), "XDG_CACHE_HOME": "cache"}, tmp_path)
+    assert (seen["parquet"], seen["weights"]) == (str(tmp_path / "tables"), str(tmp_path / "cache" / "audio_assets"))
 
 
 @pytest.mark.parametrize(
