@@ -212,6 +212,18 @@ def check_evaluation(speaker: str, check_name: str, verdict: Verdict) -> dg.Asse
     )
 
 
+def recorded_token_shape(instance: dg.DagsterInstance, speaker: str) -> TokenShape | None:
+    """The shape the speaker's latest ``tokens`` materialisation recorded: a check run again later, from
+    the UI with the default settings, judges the tokens that were made, not the ones it would make.
+    None for tokens made before shapes were recorded; the run's settings stand in for those."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("tokens"), asset_partitions=[speaker]), limit=1
+    ).records
+    if not records:
+        return None
+    return TokenShape.from_metadata({k: v.value for k, v in records[0].asset_materialization.metadata.items()})
+
+
 @dg.multi_asset_check(
     specs=CHECK_SPECS,
     name="merged_jsonl_quality",
@@ -228,7 +240,6 @@ def merged_jsonl_quality(
 ):
     """The checks of every speaker of the step, each result on its speaker's partition."""
     selected = {key.name for key in context.selected_asset_check_keys}
-    token_shape = tokenizer.shape()
     for speaker in sorted(audio_files):
         listing = audio_files[speaker]
         jsonl, errors = results_folder.jsonl_path(speaker), results_folder.errors_path(speaker)
@@ -241,7 +252,8 @@ def merged_jsonl_quality(
             errors if written else None,
             listing.folder_error,
         )
-        for name, verdict in evaluate_speaker(output, quality, token_shape).items():
+        tokens = recorded_token_shape(context.instance, speaker) or tokenizer.shape()
+        for name, verdict in evaluate_speaker(output, quality, tokens).items():
             if name in selected:
                 yield check_evaluation(speaker, name, verdict)
     for name in context.op_execution_context.selected_output_names:  # each check's step output, empty

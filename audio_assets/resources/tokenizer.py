@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import dagster as dg
@@ -18,6 +19,7 @@ from audio_assets.speech.encodec_tokens import (
     DEFAULT_WEIGHTS,
     EncodecShape,
     EncodecTokenizer,
+    checkpoint_digest,
     encodec_shape,
     resolve_weights,
 )
@@ -37,14 +39,36 @@ class TokenEncoder(Protocol):
 
 @dataclass(frozen=True)
 class TokenShape:
-    """What the settings make of ``token_array``, known without loading a model: the checks and the
-    metadata use it."""
+    """What the settings make of ``token_array``, known without loading a model. The tokens step
+    records it in its metadata, and the checks judge each speaker's tokens by what was recorded."""
 
     backend: str
     tokens_per_second: float
     codebooks: int  # ids per time step in token_array: a clip's count may be off by this much
     codebook_size: int  # ids are in [0, codebook_size)
     layout: str
+
+    def metadata(self) -> dict[str, str | float | int]:
+        return {
+            "backend": self.backend,
+            "layout": self.layout,
+            "codebooks": self.codebooks,
+            "codebook_size": self.codebook_size,
+            "expected_tokens_per_second": self.tokens_per_second,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> TokenShape | None:
+        """The shape a materialisation recorded; None for one made before shapes were recorded."""
+        if "backend" not in metadata:
+            return None
+        return cls(
+            metadata["backend"],
+            float(metadata["expected_tokens_per_second"]),
+            int(metadata["codebooks"]),
+            int(metadata["codebook_size"]),
+            metadata["layout"],
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -53,8 +77,8 @@ def _quantizer(seed: int, codebook_size: int, codebook_dim: int, stack_frames: i
 
 
 @functools.lru_cache(maxsize=2)
-def _encodec(weights: str, bandwidth: float, layout: str, device: str) -> EncodecTokenizer:
-    folder = resolve_weights(weights)
+def _encodec(folder: Path, digest: str, bandwidth: float, layout: str, device: str) -> EncodecTokenizer:
+    # keyed by the checkpoint's digest too: a folder rewritten in place is loaded again
     return EncodecTokenizer(folder, encodec_shape(folder, bandwidth, layout), device)
 
 
@@ -120,7 +144,8 @@ class AudioTokenizer(dg.ConfigurableResource):
         device = resolve_device(self.device)
         if self.backend == "bestrq":
             return _quantizer(self.seed, self.codebook_size, self.codebook_dim, self.stack_frames, device)
-        return _encodec(self.weights, float(self.bandwidth), self.layout, device)
+        folder = resolve_weights(self.weights)
+        return _encodec(folder, checkpoint_digest(folder), float(self.bandwidth), self.layout, device)
 
     def apply_cpu_threads(self) -> None:
         """Limit this process's torch threads to ``cpu_threads`` (0 leaves them as they are). The tokens

@@ -57,10 +57,6 @@ class BestRqQuantizer:
         self._codebook_t = codebook.double().T.contiguous().to(device)
         self._codebook_t32 = self._codebook_t.float()
 
-    @property
-    def tokens_per_second(self) -> float:
-        return FRAMES_PER_SECOND / self.stack_frames
-
     def _stacked_features(self, audio: np.ndarray):
         import torch
         import whisper

@@ -44,7 +44,6 @@ class EncodecShape:
     hop_length: int
     codebook_size: int
     n_codebooks: int  # what the bandwidth buys
-    bandwidth: float
     layout: str  # "first": codebook 0 only; "interleaved": t0q0, t0q1, …, t1q0, …
 
     @property
@@ -67,26 +66,37 @@ def resolve_weights(weights: str) -> Path:
     downloaded when it is not cached yet. One clear error when neither works."""
     path = Path(weights).expanduser()
     if path.is_dir():
-        missing = [name for name in WEIGHT_FILES if not (path / name).is_file()]
-        if missing:
-            raise WeightsNotAvailable(
-                f"EnCodec weights folder {str(path)!r} lacks {', '.join(missing)}: "
-                "it must be a folder written by EncodecModel.save_pretrained"
-            )
-        return path.resolve()
+        return _complete(path.resolve(), repr(str(path)))
     if path.is_absolute() or weights.startswith((".", "~")) or weights.count("/") != 1:
         raise WeightsNotAvailable(f"EnCodec weights {weights!r}: no such folder, and not a Hugging Face model id")
+    return _complete(_snapshot(weights), f"{weights!r} in the Hugging Face cache")
+
+
+@functools.lru_cache(maxsize=4)
+def _snapshot(repo_id: str) -> Path:
+    """One hub lookup per process for a model id (the listing, tokens and check steps each ask)."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(weights, allow_patterns=list(WEIGHT_FILES)))
+        return Path(snapshot_download(repo_id, allow_patterns=list(WEIGHT_FILES)))
     except Exception as error:  # offline, unknown id, gated repo: all need the same action
         raise WeightsNotAvailable(
-            f"EnCodec weights {weights!r} are not in the Hugging Face cache and could not be downloaded "
-            f"({type(error).__name__}). On a machine with internet run `hf download {weights}` (it fills "
+            f"EnCodec weights {repo_id!r} are not in the Hugging Face cache and could not be downloaded "
+            f"({type(error).__name__}). On a machine with internet run `hf download {repo_id}` (it fills "
             "the cache, HF_HOME), or save the model with EncodecModel.save_pretrained and set the "
             "tokenizer's `weights` to that folder."
         ) from None
+
+
+def _complete(folder: Path, what: str) -> Path:
+    # offline, huggingface_hub returns a cached snapshot as it is, even one holding only config.json
+    missing = [name for name in WEIGHT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise WeightsNotAvailable(
+            f"EnCodec weights {what} lack {', '.join(missing)}: a folder written by EncodecModel.save_pretrained "
+            "holds both"
+        )
+    return folder
 
 
 def encodec_shape(folder: Path, bandwidth: float, layout: str) -> EncodecShape:
@@ -94,10 +104,10 @@ def encodec_shape(folder: Path, bandwidth: float, layout: str) -> EncodecShape:
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if (kind := config.get("model_type")) != "encodec":
         raise WeightsNotAvailable(f"{folder}/config.json is not an EnCodec model: model_type {kind!r}")
-    if config.get("audio_channels", 1) != 1 or not config.get("use_causal_conv", True) or config.get("chunk_length_s"):
+    mono_causal = config.get("audio_channels", 1) == 1 and config.get("use_causal_conv", True)
+    if not mono_causal or config.get("chunk_length_s") or config.get("normalize"):
         raise WeightsNotAvailable(
-            f"{folder} is not a causal mono EnCodec model such as {DEFAULT_WEIGHTS}: its codes would depend "
-            "on how clips are batched"
+            f"{folder} is not a causal mono EnCodec model without input scaling, such as {DEFAULT_WEIGHTS}"
         )
     bandwidths = [float(b) for b in config["target_bandwidths"]]
     if float(bandwidth) not in bandwidths:
@@ -108,15 +118,22 @@ def encodec_shape(folder: Path, bandwidth: float, layout: str) -> EncodecShape:
     hop_length = math.prod(config["upsampling_ratios"])
     bits_per_second_per_codebook = math.log2(codebook_size) * sample_rate / hop_length
     n_codebooks = max(1, math.floor(bandwidth * 1000 / bits_per_second_per_codebook))  # as the model counts them
-    return EncodecShape(sample_rate, hop_length, codebook_size, n_codebooks, float(bandwidth), layout)
+    return EncodecShape(sample_rate, hop_length, codebook_size, n_codebooks, layout)
+
+
+def checkpoint_digest(folder: Path) -> str:
+    """sha256 of the checkpoint's config and weights: the config decides codes too (padding, strides)."""
+    files = [folder / name for name in WEIGHT_FILES]
+    return _digest(tuple(files), tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files))
 
 
 @functools.lru_cache(maxsize=4)
-def _weights_digest(path: Path, size: int, mtime_ns: int) -> str:
+def _digest(files: tuple[Path, ...], stats: tuple) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
+    for path in files:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
@@ -129,22 +146,19 @@ class EncodecTokenizer:
 
         self.shape, self.device = shape, device
         self.sample_rate = shape.sample_rate
-        self.tokens_per_second = shape.tokens_per_second
-        weights = folder / "model.safetensors"
-        stat = weights.stat()
-        self.weights_digest = _weights_digest(weights, stat.st_size, stat.st_mtime_ns)
-        # codes depend on the weights, the codebooks used, the layout and the device's arithmetic
+        # codes depend on the checkpoint, the codebooks used, the layout and the device's arithmetic
         self.settings_fingerprint = (
-            f"encodec{RECIPE_VERSION}-{self.weights_digest}-q{shape.tokens_per_frame}-{shape.layout}-{device}"
+            f"encodec{RECIPE_VERSION}-{checkpoint_digest(folder)}-q{shape.tokens_per_frame}-{shape.layout}-{device}"
         )
-        self.model = EncodecModel.from_pretrained(folder).to(device).eval()
+        # float32 whatever the checkpoint was saved in: the clips are float32
+        self.model = EncodecModel.from_pretrained(folder, dtype=torch.float32).to(device).eval()
         self._codebooks = [c.double() for c in encodec_codebooks(self.model, shape.tokens_per_frame)]
         self._squared_norms = [(c * c).sum(dim=1) for c in self._codebooks]
         self._torch = torch
 
     def _quantise(self, embeddings):
         """Residual quantisation of frames × dim embeddings, in float64: transformers' own, in float32
-        with an expanded distance, rounds near-ties differently with the thread count (~0.2 % of codes)."""
+        with an expanded distance, rounds near-ties differently with the thread count (README)."""
         residual = embeddings.double()
         ids = []
         for codebook, squared_norms in zip(self._codebooks, self._squared_norms):
@@ -155,8 +169,8 @@ class EncodecTokenizer:
 
     def codes(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Codes of shape ``[tokens_per_frame, frames]`` (int32) for each clip: ceil(samples / hop) frames, the
-        last zero-padded. One clip per forward pass: on a CPU that is also the fastest (README), and no
-        clip's arithmetic depends on which others share its batch."""
+        last zero-padded. One clip per forward pass, so that no clip's arithmetic depends on which others
+        share its batch."""
         torch, hop = self._torch, self.shape.hop_length
         out = []
         for audio in audios:
