@@ -17,6 +17,8 @@ Python process so that peak memory is its own:
               (and to the first). Then a new 3-clip folder is dropped in: its latency to JSONL. Then
               (d') the same corpus in a second fresh instance, the sensor stopped, registered and
               launched as one UI backfill (GraphQL ``launchPartitionBackfill``, as *Materialize all*).
+              For both, each run's timeline from the event log: when the sensor or the backfill daemon
+              created it, when its transcription and tokens steps ran, and transcription's files/s.
 
 Next to (c) it reports the pipeline's per-run fixed cost (one 1-clip speaker) and Dagster's own floor:
 the same graph, partitions, pool and executor with assets that do nothing (dagster_floor.py).
@@ -309,7 +311,7 @@ def run_daemon(corpus: Path, cache: str) -> dict:
     make_corpus(late, speakers=1, clips=3, first_speaker=990)
     expected = _clips_per_speaker(corpus)
     with DagsterServices(work, audio_root, cache) as services:
-        start = time.perf_counter()  # the UI answers
+        start, started_at = time.perf_counter(), time.time()  # the UI answers
         for speaker in expected:
             shutil.copytree(corpus / "wav48_silence_trimmed" / speaker, audio_root / speaker)
         times = _wait_for_results(work / "results", expected, start)
@@ -322,6 +324,7 @@ def run_daemon(corpus: Path, cache: str) -> dict:
         "first_jsonl_seconds": times["first"],
         "latency_3_clips_seconds": latency,
         "latency_bound_seconds": SENSOR_INTERVAL + SENSOR_SETTLE + 10,
+        "timeline": _run_timeline(work / "home", started_at),
         "runs": len(statuses),
         "failed_runs": sum(s != "SUCCESS" for s in statuses),
         "audio_seconds": _audio_seconds(corpus),
@@ -358,18 +361,60 @@ def run_backfill(corpus: Path, cache: str) -> dict:
                    partitionKey: $key) { __typename } }""",
                 {"key": speaker},
             )
-        start = time.perf_counter()  # the user clicks Launch
+        start, started_at = time.perf_counter(), time.time()  # the user clicks Launch
         launch_backfill(services.url, None)
         times = _wait_for_results(work / "results", expected, start)
         statuses = _finished_runs(services.url)
     return {
         "runs": len(statuses),
         "failed_runs": sum(s != "SUCCESS" for s in statuses),
+        "timeline": _run_timeline(work / "home", started_at),
         "wall": times["last"],
         "first_jsonl_seconds": times["first"],
         "audio_seconds": _audio_seconds(corpus),
         "texts": _texts(work / "results", expected),
     }
+
+
+def _run_timeline(home: Path, start: float) -> list[dict]:
+    """Per run, in seconds from ``start`` (a ``time.time()``): when it was created (what the sensor or the
+    backfill daemon took), when its transcription and tokens steps ran, and the transcription's files/s,
+    read from the instance's event log once the runs are over."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    instance = dg.DagsterInstance.get()
+    timeline = []
+    for record in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp.timestamp()):
+        row = {"created": record.create_timestamp.timestamp() - start, "ended": (record.end_time or start) - start}
+        for event in instance.all_logs(record.dagster_run.run_id):
+            kind = event.dagster_event.event_type_value if event.dagster_event else None
+            if event.step_key in ("transcriptions", "tokens") and kind in ("STEP_START", "STEP_SUCCESS"):
+                row[f"{event.step_key}_{'start' if kind == 'STEP_START' else 'end'}"] = event.timestamp - start
+        files = sum(
+            m.asset_materialization.metadata["computed"].value
+            for m in instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("transcriptions")), limit=10_000
+            ).records
+            if m.run_id == record.dagster_run.run_id
+        )
+        row["files"] = files
+        if "transcriptions_end" in row:
+            row["transcription_files_per_second"] = files / (row["transcriptions_end"] - row["transcriptions_start"])
+        timeline.append({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()})
+    return timeline
+
+
+def _print_timeline(timeline: list[dict]) -> None:
+    for i, run in enumerate(timeline, 1):
+        steps = (
+            f"transcriptions {run['transcriptions_start']:.1f}–{run['transcriptions_end']:.1f} s "
+            f"({run['files']} files, {run['transcription_files_per_second']:.2f} files/s), "
+            f"tokens {run['tokens_start']:.1f}–{run['tokens_end']:.1f} s, "
+            if "transcriptions_end" in run and "tokens_end" in run
+            else ""
+        )
+        print(f"         run {i}: created at {run['created']:.1f} s, {steps}ended at {run['ended']:.1f} s")
 
 
 def _finished_runs(url: str, timeout: float = 300) -> list[str]:
@@ -524,6 +569,8 @@ def main() -> None:
                 )
             if "runs" in r:
                 print(f"         {r['runs']} runs, {r['failed_runs']} failed")
+            if "timeline" in r:
+                _print_timeline(r["timeline"])
         ratios = {}
         if {"pipeline", "engine"} <= set(figures):
             ratios["pipeline_vs_engine"] = (
