@@ -97,7 +97,7 @@ def test_dg_dev_alone_turns_the_sample_corpus_into_jsonl(project_copy, tmp_path)
         # the shipped instance config is in effect, in the project's own DAGSTER_HOME
         instance = dev.query(INSTANCE)["instance"]
         assert instance["poolConfig"] == {"poolGranularity": "op", "defaultPoolLimit": 1}
-        assert instance["runQueueConfig"]["maxConcurrentRuns"] == 2
+        assert instance["runQueueConfig"]["maxConcurrentRuns"] == 1
         assert (project_copy / ".dagster_home" / "storage").is_dir()
         assert not list(project_copy.glob(".tmp_dagster_home_*"))
         # the UI's resource view shows where files are read and written
