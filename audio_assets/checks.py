@@ -152,8 +152,9 @@ def evaluate_speaker(out: SpeakerOutput, quality: DatasetQuality, tokens: TokenS
         expected = tokens.tokens_per_second * seconds
         if abs(len(r["token_array"]) - expected) > tokens.codebooks + quality.token_rate_tolerance * expected:
             off_rate.append((r["id"], f"{len(r['token_array'])} tokens for {seconds:.2f} s (expected {expected:.0f})"))
-        bad = [t for t in r["token_array"] if not 0 <= t < tokens.codebook_size]
-        if bad:
+        ids = r["token_array"]
+        if ids and (min(ids) < 0 or max(ids) >= tokens.codebook_size):  # min/max first: a row holds thousands
+            bad = [t for t in ids if not 0 <= t < tokens.codebook_size]
             out_of_range.append((r["id"], f"{len(bad)} ids outside [0, {tokens.codebook_size}), e.g. {bad[0]}"))
         total_tokens += len(r["token_array"])
         total_seconds += seconds
