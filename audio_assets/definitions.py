@@ -53,7 +53,7 @@ defs = dg.Definitions(
     resources={
         # partly configured: a run config that sets listing_threads or extensions keeps this root
         "audio_library": AudioLibrary.configure_at_launch(root=path_setting("AUDIO_ROOT")),
-        "whisper": WhisperResource(cache_dir=str(default_cache_dir(path_setting("XDG_CACHE_HOME", "~/.cache")))),
+        "whisper": WhisperResource(cache_dir=str(default_cache_dir(path_setting("XDG_CACHE_HOME")))),
         "tokenizer": AudioTokenizer(),
         "quality": DatasetQuality(),
         "results_folder": ResultsFolder(path=path_setting("RESULTS_DIR", "results")),

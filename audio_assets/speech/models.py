@@ -55,10 +55,10 @@ class ModelNotAvailable(RuntimeError):
     """The configured model cannot be loaded on this machine."""
 
 
-def default_cache_dir(cache_home: str = "~/.cache") -> Path:
-    """Where derived and downloaded weights go, under the user's cache folder (definitions.py passes
-    XDG_CACHE_HOME where it is set)."""
-    return Path(cache_home).expanduser() / "audio_assets"
+def default_cache_dir(cache_home: str = "") -> Path:
+    """Where derived and downloaded weights go, under the user's cache folder: ``cache_home`` (what
+    definitions.py reads from XDG_CACHE_HOME), or ~/.cache when that is empty."""
+    return Path(cache_home or "~/.cache").expanduser() / "audio_assets"
 
 
 def is_ct2_dir(path: Path) -> bool:
