@@ -386,6 +386,11 @@ def _run_timeline(home: Path, start: float) -> list[dict]:
 
     os.environ["DAGSTER_HOME"] = str(home)
     instance = dg.DagsterInstance.get()
+    computed: dict[str, int] = {}  # run id → files its transcriptions computed
+    for m in instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("transcriptions")), limit=10_000
+    ).records:
+        computed[m.run_id] = computed.get(m.run_id, 0) + m.asset_materialization.metadata["computed"].value
     timeline = []
     for record in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp.timestamp()):
         row = {"created": record.create_timestamp.timestamp() - start, "ended": (record.end_time or start) - start}
@@ -393,14 +398,7 @@ def _run_timeline(home: Path, start: float) -> list[dict]:
             kind = event.dagster_event.event_type_value if event.dagster_event else None
             if event.step_key in ("transcriptions", "tokens") and kind in ("STEP_START", "STEP_SUCCESS"):
                 row[f"{event.step_key}_{'start' if kind == 'STEP_START' else 'end'}"] = event.timestamp - start
-        files = sum(
-            m.asset_materialization.metadata["computed"].value
-            for m in instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("transcriptions")), limit=10_000
-            ).records
-            if m.run_id == record.dagster_run.run_id
-        )
-        row["files"] = files
+        row["files"] = files = computed.get(record.dagster_run.run_id, 0)
         if "transcriptions_end" in row:
             row["transcription_files_per_second"] = files / (row["transcriptions_end"] - row["transcriptions_start"])
         timeline.append({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()})
