@@ -33,13 +33,6 @@ def openai_whisper_download(name: str, root: str) -> str:
     return whisper._download(whisper._MODELS[name], root, in_memory=False)
 
 
-def openai_whisper_alignment_heads(name: str) -> bytes | None:
-    """The word-timestamp heads openai-whisper ships for a named model (a checkpoint file lacks them)."""
-    import whisper
-
-    return whisper._ALIGNMENT_HEADS.get(name)
-
-
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with native bf16 matmuls (AVX512-BF16 or AMX), where bf16 autocast speeds Whisper up."""
     import torch

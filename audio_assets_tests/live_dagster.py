@@ -36,6 +36,7 @@ class DagsterDev:
     def __init__(self, command: list[str], cwd: Path, env: dict[str, str], log_path: Path, port: int):
         self.command, self.cwd, self.env, self.log_path, self.port = command, cwd, env, log_path, port
         self.url = f"http://127.0.0.1:{port}"
+        log_path.unlink(missing_ok=True)  # one log per DagsterDev, over all its starts
         self.process: subprocess.Popen | None = None
 
     @classmethod
@@ -58,7 +59,7 @@ class DagsterDev:
         return cls(command, project, env, log_path, port)
 
     def start(self, timeout: float = 120.0) -> None:
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop(); appends when started again
         self.process = subprocess.Popen(
             self.command,
             cwd=self.cwd,

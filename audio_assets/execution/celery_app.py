@@ -2,6 +2,10 @@
 
 Same broker, backend and settings as the executor in definitions.py, so submitted steps and workers
 agree. Each worker process keeps the models it loaded for its lifetime: a step reuses them.
+
+Not ``dagster-celery worker start -y``: it copies the config's ``config_source`` verbatim into a module
+it generates, so the visibility timeout could not come from CELERY_VISIBILITY_TIMEOUT as the executor's
+does, and it leaves a new folder under DAGSTER_HOME at every start.
 """
 
 import dagster as dg

@@ -25,7 +25,6 @@ from audio_assets.upstream import (
     faster_whisper_mel_bins,
     faster_whisper_suppressed_tokens,
     faster_whisper_tokenizer,
-    openai_whisper_alignment_heads,
     openai_whisper_download,
 )
 
@@ -292,16 +291,10 @@ class OpenAIWhisperEngine(WhisperEngine):
 
     def __init__(self, settings: EngineSettings):
         super().__init__(settings)
-        import torch
         import whisper
 
-        state = torch.load(self.plan.weights, map_location="cpu", weights_only=True)
-        model = whisper.model.Whisper(whisper.model.ModelDimensions(**state["dims"]))
-        model.load_state_dict(state["model_state_dict"], strict=True)
-        heads = state.get("alignment_heads") or openai_whisper_alignment_heads(settings.model)
-        if heads:
-            model.set_alignment_heads(heads if isinstance(heads, bytes) else heads.encode("ascii"))
-        self.model = model.to(self.device).eval()
+        # plan() has already downloaded a named model (checksum verified): load_model gets its path
+        self.model = whisper.load_model(self.plan.weights, device=self.device).eval()
         self.options = whisper.DecodingOptions(
             language=_english_only_language(settings, self.model.is_multilingual),
             temperature=0.0,
