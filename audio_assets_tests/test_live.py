@@ -215,7 +215,8 @@ def test_ui_shows_the_asset_graph_and_the_partitions(live):
     dropped_in(live)
     from playwright.sync_api import sync_playwright
 
-    partitions = len(partition_keys(live))  # 3, or 4 after the retry test's p915
+    folders = {folder.name for folder in live.audio_root.iterdir()}  # 3, or 4 after the retry test's p915
+    wait_for(lambda: set(partition_keys(live)) == folders, 60, what="one partition per folder")
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -224,7 +225,7 @@ def test_ui_shows_the_asset_graph_and_the_partitions(live):
             page.goto(f"{live.dev.url}/locations/audio_assets/asset-groups/speech_dataset")
             for asset in ("audio_files", "transcriptions", "tokens", "merged_jsonl"):
                 page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
-            page.get_by_text(f"{partitions} partitions").first.wait_for(timeout=30_000)  # counts on the graph
+            page.get_by_text(f"{len(folders)} partitions").first.wait_for(timeout=30_000)  # counts on the graph
             page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
 
             page.goto(f"{live.dev.url}/assets/merged_jsonl?view=partitions")
