@@ -33,6 +33,7 @@ from audio_assets.partitions import range_tags, speaker_partitions, speaker_rang
 from audio_assets.resources import AudioLibrary
 from audio_assets.resources.audio_library import AudioRootUnavailable, FolderState
 from audio_assets.speaker_keys import key_problem
+from audio_assets.upstream import sensor_minimum_interval
 
 RUN_FILES = 2000
 RUN_SPEAKERS = 200  # bounds the events of one run (nine per speaker)
@@ -136,10 +137,10 @@ def build_audio_folder_sensor(
     @dg.sensor(
         name="audio_folder_sensor",
         job=process_speakers,
-        minimum_interval_seconds=minimum_interval_seconds,
+        minimum_interval_seconds=sensor_minimum_interval(minimum_interval_seconds),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"New or changed speaker folders in AUDIO_ROOT → partitions and runs "
-        f"(files must be unchanged for {settle_seconds:g} s before they are picked up).",
+        description=f"New or changed speaker folders in AUDIO_ROOT → partitions and runs. Looks every "
+        f"{minimum_interval_seconds} s; files must be unchanged for {settle_seconds:g} s before they are picked up.",
     )
     def audio_folder_sensor(
         context: dg.SensorEvaluationContext, audio_library: AudioLibrary

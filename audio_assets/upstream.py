@@ -25,6 +25,18 @@ DAGSTER_STEP_MODULES = [
 ]
 
 
+# Dagster's sensor daemon looks at the sensors every 5 s and skips one whose last tick *started* less
+# than its minimum interval ago. A tick starts a few ms into its loop, so an interval that is a
+# multiple of the loop (5 s, 30 s) ticked one loop late about half the time (5 s → every 5 or 10 s).
+SENSOR_DAEMON_LOOP_SECONDS = 5
+
+
+def sensor_minimum_interval(seconds: int) -> int:
+    """The ``minimum_interval_seconds`` with which the daemon ticks a sensor every ``seconds``, rounded
+    up to whole loops."""
+    return max(1, seconds - 1)
+
+
 def openai_whisper_download(name: str, root: str) -> str:
     """Download one of openai-whisper's named checkpoints (checksum verified) without loading it, and
     return its path: ``whisper.load_model`` does both at once, and the listing step must not load."""

@@ -80,6 +80,12 @@ def harness(tmp_path):
         yield Harness(instance, root)
 
 
+def test_the_sensor_asks_the_daemon_for_its_interval_and_says_it():
+    sensor = build_audio_folder_sensor(minimum_interval_seconds=30, settle_seconds=10)
+    assert sensor.minimum_interval_seconds == 29  # the daemon's 5 s loop then ticks it every 30 s, not 35
+    assert "Looks every 30 s" in sensor.description and "unchanged for 10 s" in sensor.description
+
+
 def test_first_tick_adds_all_folders_and_second_requests_nothing(harness):
     first = harness.tick()
     assert added(first) == ["p1", "p2"]

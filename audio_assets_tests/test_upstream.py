@@ -3,6 +3,8 @@ Dagster, openai-whisper, torch or transformers release renames, moves or changes
 
 import importlib.util
 import inspect
+import time
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -25,6 +27,27 @@ def test_partition_range_tags_are_dagsters():
 def test_the_preloaded_dagster_modules_exist():
     missing = [name for name in upstream.DAGSTER_STEP_MODULES if importlib.util.find_spec(name) is None]
     assert not missing
+
+
+@pytest.mark.parametrize("interval", [5, 30, 31])
+def test_the_sensor_daemon_ticks_a_sensor_at_its_interval_not_a_loop_later(interval):
+    from dagster._core.scheduler.instigation import SensorInstigatorData
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME, is_under_min_interval
+
+    loop = upstream.SENSOR_DAEMON_LOOP_SECONDS
+    assert loop == MIN_INTERVAL_LOOP_TIME
+    sensor = SimpleNamespace(min_interval_seconds=upstream.sensor_minimum_interval(interval))
+
+    def skipped(loops: int) -> bool:  # the daemon's check that many loops after a tick started 0.1 s in
+        started = time.time() - (loops * loop - 0.1)
+        state = SimpleNamespace(instigator_data=SensorInstigatorData(last_tick_start_timestamp=started))
+        return is_under_min_interval(state, sensor)
+
+    due = -(-interval // loop)  # the first loop at or after the interval
+    assert skipped(due - 1) and not skipped(due)
+    if interval % loop == 0:  # what Dagster does with the interval as given: one loop late
+        sensor = SimpleNamespace(min_interval_seconds=interval)
+        assert skipped(due)
 
 
 def test_openai_whisper_names_its_checkpoints():
