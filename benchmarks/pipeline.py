@@ -14,7 +14,8 @@ Python process so that peak memory is its own:
 (d) daemon:   a fresh DAGSTER_HOME with the shipped instance config under ``dagster dev`` (webserver,
               daemon, code server); once the UI answers, the corpus is copied into AUDIO_ROOT and the
               sensor's runs go through the run queue. Timed from the UI answering to the last JSONL
-              (and to the first). Then a new 3-clip folder is dropped in: its latency to JSONL. Then
+              (and to the first). Then five new 3-clip folders are dropped in one by one, each at a
+              random point of the sensor's interval: their latencies to JSONL. Then
               (d') the same corpus in a second fresh instance, the sensor stopped, registered and
               launched as one UI backfill (GraphQL ``launchPartitionBackfill``, as *Materialize all*).
               For both, each run's timeline from the event log: when the sensor or the backfill daemon
@@ -34,6 +35,7 @@ import json
 import math
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 MODES = ("old", "engine", "pipeline", "daemon", "backfill")
 LABELS = {"old": "(a)", "engine": "(b)", "pipeline": "(c)", "daemon": "(d)", "backfill": "(d')"}
 SENSOR_INTERVAL, SENSOR_SETTLE = 5, 1  # seconds; the shipped defaults (30, 10) are for copies over a network
+LATE_FOLDERS = 5  # (d): 3-clip folders dropped in one by one after the corpus, for the latency
 EXTRA_MODES = ("engine+fallback",)  # figures for choosing a default, not part of the comparison
 
 
@@ -310,21 +313,26 @@ def run_daemon(corpus: Path, cache: str) -> dict:
     audio_root = work / "audio"
     audio_root.mkdir()
     late = work / "late"
-    make_corpus(late, speakers=1, clips=3, first_speaker=990)
+    make_corpus(late, speakers=LATE_FOLDERS, clips=3, first_speaker=990)
     expected = _clips_per_speaker(corpus)
     with DagsterServices(work, audio_root, cache) as services:
         started_at = time.time()  # the UI answers
         for speaker in expected:
             shutil.copytree(corpus / "wav48_silence_trimmed" / speaker, audio_root / speaker)
         times = _wait_for_results(work / "results", expected, started_at)
-        dropped = time.time()
-        shutil.copytree(late / "wav48_silence_trimmed" / "p990", audio_root / "p990")
-        latency = _wait_for_results(work / "results", {"p990": 3}, dropped)["last"]
+        latencies = []
+        for folder in sorted((late / "wav48_silence_trimmed").iterdir()):
+            # each one at a different point of the sensor's tick, as a user's copy would land
+            time.sleep(random.uniform(0, SENSOR_INTERVAL))
+            dropped = time.time()
+            shutil.copytree(folder, audio_root / folder.name)
+            latencies.append(_wait_for_results(work / "results", {folder.name: 3}, dropped)["last"])
         statuses = _finished_runs(services.url)
     return {
         "wall": times["last"],
         "first_jsonl_seconds": times["first"],
-        "latency_3_clips_seconds": latency,
+        "latency_3_clips_seconds": max(latencies),
+        "latencies_3_clips_seconds": latencies,
         "latency_bound_seconds": SENSOR_INTERVAL + SENSOR_SETTLE + 10,
         "timeline": _run_timeline(work / "home", started_at),
         "runs": len(statuses),
@@ -529,6 +537,7 @@ def main() -> None:
         os.environ["BENCH_FIRST_RUN_FILES"] = str(args.first_run_files)  # read by the (d) child process
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        os.environ["TMPDIR"] = tmp  # the modes' work folders (made in child processes) go with it
         corpus, cache = Path(tmp) / "corpus", str(Path(tmp) / "cache" / "audio_assets")
         made = make_corpus(corpus, speakers=args.speakers, clips=args.clips)
         print(f"corpus: {args.speakers} speakers × {args.clips} clips = {len(made)} clips of synthesised speech")
@@ -562,9 +571,10 @@ def main() -> None:
             if "first_jsonl_seconds" in r:
                 print(f"         first JSONL after {r['first_jsonl_seconds']:.1f} s")
             if "latency_3_clips_seconds" in r:
+                each = ", ".join(f"{t:.1f}" for t in r["latencies_3_clips_seconds"])
                 print(
-                    f"         a new 3-clip folder → its JSONL in {r['latency_3_clips_seconds']:.1f} s "
-                    f"(bound: interval {SENSOR_INTERVAL} s + settle {SENSOR_SETTLE} s + 10 s = "
+                    f"         a new 3-clip folder → its JSONL in at most {r['latency_3_clips_seconds']:.1f} s "
+                    f"({each} s) (bound: interval {SENSOR_INTERVAL} s + settle {SENSOR_SETTLE} s + 10 s = "
                     f"{r['latency_bound_seconds']} s)"
                 )
             if "runs" in r:
