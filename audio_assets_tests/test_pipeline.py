@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,10 +182,10 @@ def test_tokens_are_25_per_second_of_listed_audio(pipeline):
         assert abs(counts.sum() / seconds - 25) < 1
 
 
-def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, corpus_dir, model_cache):
-    """The shipped pools ("whisper" and "tokenizer", one step each): two runs launched together never
-    transcribe at the same time (on a GPU they would share it; here, the cores), while each run's
-    tokens step still overlaps a transcription."""
+def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, corpus, corpus_dir, model_cache):
+    """The shipped pools ("whisper" and "tokenizer", one step each). While something else holds the
+    whisper slot, two runs launched together both finish their tokens step and neither starts
+    transcribing; once it is free, they transcribe one after the other, never at the same time."""
     import yaml
 
     home = tmp_path / "home"
@@ -201,18 +202,52 @@ def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, co
     }
     cli = str(Path(sys.executable).parent / "audio-assets")
     assert subprocess.run([cli, "register"], env=env, cwd=tmp_path, capture_output=True).returncode == 0
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    storage = instance.event_log_storage
+    # the slot is taken as another run's transcription would take it: deterministic, unlike racing two runs
+    storage.initialize_concurrency_limit_to_default("whisper")  # the instance default, as a run would set it
+    assert storage.claim_concurrency_slot("whisper", "holder", "transcriptions").is_claimed
     launched = [
         subprocess.Popen([cli, "materialize", speaker, "-c", str(config)], env=env, cwd=tmp_path)
         for speaker in SPEAKERS
     ]
-    assert [p.wait(timeout=600) for p in launched] == [0, 0]
-    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    try:
+        deadline = time.monotonic() + 300
+        while not _steps_succeeded(instance, "tokens", len(SPEAKERS)):
+            assert time.monotonic() < deadline, "the tokens steps waited for the whisper pool"
+            assert all(p.poll() is None for p in launched), "a run ended while the whisper slot was held"
+            time.sleep(0.5)
+        assert not _steps_started(instance, "transcriptions"), "a run transcribed without the whisper slot"
+        storage.free_concurrency_slot_for_step("holder", "transcriptions")
+        assert [p.wait(timeout=600) for p in launched] == [0, 0]
+    finally:
+        for process in launched:
+            process.kill()  # a no-op once it has exited; no run outlives a failed test
     run_ids = [r.dagster_run.run_id for r in instance.get_run_records()]
     assert len(run_ids) == 2
-    (t1, t2), (k1, k2) = ([_step_window(instance, r, step) for r in run_ids] for step in ("transcriptions", "tokens"))
+    t1, t2 = (_step_window(instance, r, "transcriptions") for r in run_ids)
     assert t1[1] <= t2[0] or t2[1] <= t1[0], "the two runs transcribed at the same time"
-    for tokens in (k1, k2):
-        assert any(tokens[0] < t[1] and t[0] < tokens[1] for t in (t1, t2)), "tokens overlapped no transcription"
+
+
+def _step_event_count(instance, step_key, event_type) -> int:
+    """How many of the instance's runs have logged ``event_type`` for the step."""
+    return sum(
+        any(
+            e.dagster_event is not None
+            and e.dagster_event.step_key == step_key
+            and e.dagster_event.event_type == event_type
+            for e in instance.all_logs(record.dagster_run.run_id)
+        )
+        for record in instance.get_run_records()
+    )
+
+
+def _steps_succeeded(instance, step_key, runs) -> bool:
+    return _step_event_count(instance, step_key, dg.DagsterEventType.STEP_SUCCESS) == runs
+
+
+def _steps_started(instance, step_key) -> bool:
+    return _step_event_count(instance, step_key, dg.DagsterEventType.STEP_WORKER_STARTED) > 0
 
 
 CHECKS = {spec.name for spec in CHECK_SPECS}  # every check, one result per speaker
