@@ -213,11 +213,12 @@ def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, co
     ]
     try:
         deadline = time.monotonic() + 300
-        while not _steps_succeeded(instance, "tokens", len(SPEAKERS)):
+        while _runs_that_logged(instance, "tokens", dg.DagsterEventType.STEP_SUCCESS) < len(SPEAKERS):
             assert time.monotonic() < deadline, "the tokens steps waited for the whisper pool"
             assert all(p.poll() is None for p in launched), "a run ended while the whisper slot was held"
             time.sleep(0.5)
-        assert not _steps_started(instance, "transcriptions"), "a run transcribed without the whisper slot"
+        started = _runs_that_logged(instance, "transcriptions", dg.DagsterEventType.STEP_WORKER_STARTED)
+        assert not started, "a run transcribed without the whisper slot"
         storage.free_concurrency_slot_for_step("holder", "transcriptions")
         assert [p.wait(timeout=600) for p in launched] == [0, 0]
     finally:
@@ -229,25 +230,12 @@ def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, co
     assert t1[1] <= t2[0] or t2[1] <= t1[0], "the two runs transcribed at the same time"
 
 
-def _step_event_count(instance, step_key, event_type) -> int:
+def _runs_that_logged(instance, step_key, event_type) -> int:
     """How many of the instance's runs have logged ``event_type`` for the step."""
     return sum(
-        any(
-            e.dagster_event is not None
-            and e.dagster_event.step_key == step_key
-            and e.dagster_event.event_type == event_type
-            for e in instance.all_logs(record.dagster_run.run_id)
-        )
-        for record in instance.get_run_records()
+        any(e.dagster_event.step_key == step_key for e in instance.all_logs(r.dagster_run.run_id, of_type=event_type))
+        for r in instance.get_run_records()
     )
-
-
-def _steps_succeeded(instance, step_key, runs) -> bool:
-    return _step_event_count(instance, step_key, dg.DagsterEventType.STEP_SUCCESS) == runs
-
-
-def _steps_started(instance, step_key) -> bool:
-    return _step_event_count(instance, step_key, dg.DagsterEventType.STEP_WORKER_STARTED) > 0
 
 
 CHECKS = {spec.name for spec in CHECK_SPECS}  # every check, one result per speaker
