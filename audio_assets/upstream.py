@@ -37,6 +37,17 @@ def sensor_minimum_interval(seconds: int) -> int:
     return max(1, seconds - 1)
 
 
+# Dagster's backfill daemon looks at the backfills every DEFAULT_DAEMON_INTERVAL_SECONDS (30 s) and has
+# no setting for it (dagster-io/dagster#11649); its loop reads the constant when it starts, after the
+# daemon process has loaded the run coordinator (execution/run_queue.py). The constant is also the
+# auto-materialize daemon's interval without sensors, which this project does not use.
+def set_backfill_daemon_interval(seconds: int) -> None:
+    """Make the backfill daemon of this process look every ``seconds`` once its loop starts."""
+    from dagster._daemon import controller
+
+    controller.DEFAULT_DAEMON_INTERVAL_SECONDS = seconds
+
+
 def openai_whisper_download(name: str, root: str) -> str:
     """Download one of openai-whisper's named checkpoints (checksum verified) without loading it, and
     return its path: ``whisper.load_model`` does both at once, and the listing step must not load."""

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
+from audio_assets.execution.run_queue import RunQueue
 from audio_assets.resources import AudioLibrary
 from audio_assets.sensors import build_audio_folder_sensor
+
+from .live_dagster import INSTANCE_CONFIG, PROJECT
 
 PROBE = textwrap.dedent(
     """
@@ -101,3 +105,24 @@ def test_cli_without_audio_root_says_so_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith("audio-assets: AUDIO_ROOT is not set: set AUDIO_ROOT, in the project's .env")
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_the_shipped_instances_queue_runs_and_look_at_backfills_every_5_seconds(monkeypatch):
+    from dagster._daemon import controller
+
+    monkeypatch.setattr(controller, "DEFAULT_DAEMON_INTERVAL_SECONDS", 30)  # put back after the test
+    local, postgres = (
+        yaml.safe_load(path.read_text())["run_coordinator"]
+        for path in (INSTANCE_CONFIG, PROJECT / "deploy" / "postgres" / "dagster.yaml")
+    )
+    assert local == postgres
+    with dg.instance_for_test(overrides={"run_coordinator": local}) as instance:
+        assert isinstance(instance.run_coordinator, RunQueue)
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+    assert controller.DEFAULT_DAEMON_INTERVAL_SECONDS == 5
+    never = {**local, "config": {**local["config"], "backfill_interval_seconds": 0}}
+    with (
+        pytest.raises(ValueError, match="backfill_interval_seconds must be at least 1, not 0"),
+        dg.instance_for_test(overrides={"run_coordinator": never}) as instance,
+    ):
+        instance.get_required_daemon_types()  # what dagster-daemon asks first

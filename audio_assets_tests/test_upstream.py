@@ -12,6 +12,8 @@ import pytest
 from audio_assets import upstream
 from audio_assets.partitions import range_tags
 
+from .live_dagster import INSTANCE_CONFIG
+
 pytestmark = pytest.mark.fast
 
 
@@ -48,6 +50,47 @@ def test_the_sensor_daemon_ticks_a_sensor_at_its_interval_not_a_loop_later(inter
     if interval % loop == 0:  # what Dagster does with the interval as given: one loop late
         sensor = SimpleNamespace(min_interval_seconds=interval)
         assert skipped(due)
+
+
+def test_the_backfill_daemon_waits_the_interval_set_for_it(monkeypatch):
+    """Dagster's own backfill loop, its iteration emptied: the time it sleeps between two looks."""
+    import logging
+
+    from dagster._daemon import backfill, controller
+
+    monkeypatch.setattr(controller, "DEFAULT_DAEMON_INTERVAL_SECONDS", 30)  # put back after the test
+    monkeypatch.setattr(backfill, "execute_backfill_iteration", lambda *args, **kwargs: iter(()))
+    upstream.set_backfill_daemon_interval(3)
+    waits = []
+
+    class Shutdown:
+        def wait(self, seconds):
+            waits.append(seconds)
+            return False
+
+    loop = backfill.execute_backfill_iteration_loop(None, logging.getLogger("test"), Shutdown())
+    while not waits:
+        next(loop)
+    assert 2.5 < waits[0] <= 3
+
+
+def test_the_daemon_loads_the_run_coordinator_before_its_loops_start(monkeypatch):
+    """dagster-daemon creates every daemon before it starts their threads; creating them reads the run
+    coordinator, so the shipped RunQueue has set the backfill interval by then."""
+    import yaml
+    from dagster._daemon import controller
+
+    monkeypatch.setattr(controller, "DEFAULT_DAEMON_INTERVAL_SECONDS", 30)
+    shipped = yaml.safe_load(INSTANCE_CONFIG.read_text())["run_coordinator"]
+    with dg.instance_for_test(overrides={"run_coordinator": shipped}) as instance:
+        daemons = controller.create_daemons_from_instance(instance)
+        try:
+            interval = controller.DEFAULT_DAEMON_INTERVAL_SECONDS
+            assert interval == shipped["config"]["backfill_interval_seconds"]
+            assert {"BACKFILL", "QUEUED_RUN_COORDINATOR"} <= {d.daemon_type() for d in daemons}
+        finally:
+            for daemon in daemons:
+                daemon.__exit__(None, None, None)
 
 
 def test_openai_whisper_names_its_checkpoints():

@@ -388,8 +388,9 @@ def run_backfill(corpus: Path, cache: str) -> dict:
 
 def _run_timeline(home: Path, start: float) -> list[dict]:
     """Per run, in seconds from ``start`` (a ``time.time()``): when it was created (what the sensor or the
-    backfill daemon took), when its transcription and tokens steps ran, and the transcription's files/s,
-    read from the instance's event log once the runs are over."""
+    backfill daemon took), when its worker started, when its transcription and tokens steps ran and
+    its merge ended, and the transcription's files/s, read from the instance's event log once the runs
+    are over."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(home)
@@ -406,6 +407,8 @@ def _run_timeline(home: Path, start: float) -> list[dict]:
             kind = event.dagster_event.event_type_value if event.dagster_event else None
             if event.step_key in ("transcriptions", "tokens") and kind in ("STEP_START", "STEP_SUCCESS"):
                 row[f"{event.step_key}_{'start' if kind == 'STEP_START' else 'end'}"] = event.timestamp - start
+            elif kind == "RUN_START" or (event.step_key == "merged_jsonl" and kind == "STEP_SUCCESS"):
+                row["started" if kind == "RUN_START" else "merged"] = event.timestamp - start
         row["files"] = files = computed.get(record.dagster_run.run_id, 0)
         if "transcriptions_end" in row:
             row["transcription_files_per_second"] = files / (row["transcriptions_end"] - row["transcriptions_start"])
@@ -422,7 +425,10 @@ def _print_timeline(timeline: list[dict]) -> None:
             if "transcriptions_end" in run and "tokens_end" in run
             else ""
         )
-        print(f"         run {i}: created at {run['created']:.1f} s, {steps}ended at {run['ended']:.1f} s")
+        started = f"started at {run['started']:.1f} s, " if "started" in run else ""
+        merged = f"merged at {run['merged']:.1f} s, " if "merged" in run else ""
+        created = f"created at {run['created']:.1f} s, "
+        print(f"         run {i}: {created}{started}{steps}{merged}ended at {run['ended']:.1f} s")
 
 
 def _finished_runs(url: str, timeout: float = 300) -> list[str]:
