@@ -407,8 +407,10 @@ def _run_timeline(home: Path, start: float) -> list[dict]:
             kind = event.dagster_event.event_type_value if event.dagster_event else None
             if event.step_key in ("transcriptions", "tokens") and kind in ("STEP_START", "STEP_SUCCESS"):
                 row[f"{event.step_key}_{'start' if kind == 'STEP_START' else 'end'}"] = event.timestamp - start
-            elif kind == "RUN_START" or (event.step_key == "merged_jsonl" and kind == "STEP_SUCCESS"):
-                row["started" if kind == "RUN_START" else "merged"] = event.timestamp - start
+            elif kind == dg.DagsterEventType.RUN_START.value:
+                row["started"] = event.timestamp - start
+            elif event.step_key == "merged_jsonl" and kind == "STEP_SUCCESS":
+                row["merged"] = event.timestamp - start
         row["files"] = files = computed.get(record.dagster_run.run_id, 0)
         if "transcriptions_end" in row:
             row["transcription_files_per_second"] = files / (row["transcriptions_end"] - row["transcriptions_start"])
