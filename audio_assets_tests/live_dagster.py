@@ -28,6 +28,8 @@ def _default_signals():
 
 
 INSTANCE_CONFIG = PROJECT / ".dagster_home" / "dagster.yaml"
+POSTGRES_INSTANCE_CONFIG = PROJECT / "deploy" / "postgres" / "dagster.yaml"
+SHIPPED_INSTANCE_CONFIGS = [INSTANCE_CONFIG, POSTGRES_INSTANCE_CONFIG]
 
 
 class DagsterDev:

@@ -15,7 +15,7 @@ from audio_assets.execution.run_queue import RunQueue
 from audio_assets.resources import AudioLibrary
 from audio_assets.sensors import build_audio_folder_sensor
 
-from .live_dagster import INSTANCE_CONFIG, PROJECT
+from .live_dagster import SHIPPED_INSTANCE_CONFIGS
 
 PROBE = textwrap.dedent(
     """
@@ -111,10 +111,7 @@ def test_the_shipped_instances_queue_runs_and_look_at_backfills_every_5_seconds(
     from dagster._daemon import controller
 
     monkeypatch.setattr(controller, "DEFAULT_DAEMON_INTERVAL_SECONDS", 30)  # put back after the test
-    local, postgres = (
-        yaml.safe_load(path.read_text())["run_coordinator"]
-        for path in (INSTANCE_CONFIG, PROJECT / "deploy" / "postgres" / "dagster.yaml")
-    )
+    local, postgres = (yaml.safe_load(path.read_text())["run_coordinator"] for path in SHIPPED_INSTANCE_CONFIGS)
     assert local == postgres
     with dg.instance_for_test(overrides={"run_coordinator": local}) as instance:
         assert isinstance(instance.run_coordinator, RunQueue)

@@ -25,7 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 from audio_assets.cli.backfill_client import graphql
 
 from .job_runs import run, run_config_for
-from .live_dagster import PROJECT, _default_signals, free_port, stop_group, wait_for
+from .live_dagster import POSTGRES_INSTANCE_CONFIG, PROJECT, _default_signals, free_port, stop_group, wait_for
 from .services import postgres, redis
 
 SPEAKERS = ["p900", "p901"]
@@ -98,7 +98,7 @@ def cluster(tmp_path_factory, corpus, corpus_dir, model_cache):
     with postgres(work / "pg") as pg, redis(work / "redis") as broker:
         home = work / "home"
         home.mkdir()
-        shutil.copy(PROJECT / "deploy" / "postgres" / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(POSTGRES_INSTANCE_CONFIG, home / "dagster.yaml")
         env = {
             **os.environ,
             **pg,
