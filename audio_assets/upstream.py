@@ -15,7 +15,9 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Dagster's storage and run-coordinator modules that every step process imports when it opens the
 # instance; the step forkserver imports them once, before it forks (execution/executors.py).
 DAGSTER_STEP_MODULES = [
-    "dagster._core.executor.multiprocess",  # the executor's own first module: listed, it adds nothing
+    # the executor puts this one first unless it is listed; listed, the forkserver that the CLI starts
+    # early (execution/executors.py, start_step_launcher) preloads exactly what the executor asks for
+    "dagster._core.executor.multiprocess",
     "dagster._core.storage.root",
     "dagster._core.storage.migration.utils",
     "dagster._core.storage.sqlite_storage",
