@@ -584,6 +584,7 @@ def main() -> None:
                 walls = [figures[mode]["wall"], r["wall"]]
                 figures[mode].update(walls=walls, wall=sum(walls) / 2)
                 figures[mode]["files_per_second"] = figures[mode]["files"] / figures[mode]["wall"]
+                figures[mode]["audio_seconds_per_wall_second"] = figures[mode]["audio_seconds"] / figures[mode]["wall"]
                 print(
                     f"{LABELS[mode]:4s} {mode:15s} again: {r['wall']:.1f} s; the ratios use the mean, "
                     f"{figures[mode]['wall']:.1f} s ({figures[mode]['files_per_second']:.2f} files/s)"
