@@ -8,14 +8,14 @@ from audio_assets.definitions import defs
 from audio_assets.resources.parquet_tables import SpeakerParquetIOManager
 
 from .job_runs import run_config_for
-from .live_dagster import SHIPPED_INSTANCE_CONFIGS
+from .live_dagster import INSTANCE_CONFIG, SHIPPED_INSTANCE_CONFIGS
 
 
 def test_the_shipped_instance_configs_retry_dead_run_workers_only():
     for path in SHIPPED_INSTANCE_CONFIGS:
         retries = yaml.safe_load(path.read_text())["run_retries"]
         assert retries == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}, path
-    with dg.instance_for_test(overrides=yaml.safe_load(SHIPPED_INSTANCE_CONFIGS[0].read_text())) as instance:
+    with dg.instance_for_test(overrides=yaml.safe_load(INSTANCE_CONFIG.read_text())) as instance:
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure
 
