@@ -7,11 +7,13 @@ import sys
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from audio_assets.assets.audio_files import list_speakers
 from audio_assets.assets.batching import at_cpu_priority, process_files
 from audio_assets.resources import AudioLibrary
+from audio_assets.resources.parquet_tables import Checkpoint
 
 log = logging.getLogger("test")
 
@@ -136,3 +138,44 @@ def test_unchanged_content_with_the_same_settings_is_reused(listings):
     older = {s: t.drop(columns="samples") for s, t in first.items()}
     process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", older)
     assert len(computed) == 18  # a table without the column cannot give it
+
+
+def test_a_step_saves_checkpoints_on_the_way_and_its_retry_reuses_them(listings):
+    """Every batch's new rows reach the checkpoint (interval 0); a step that ends early by an exception
+    saves what it has; the retry, given those rows as its previous tables, computes only the rest."""
+    library, by_speaker = listings
+    saved: dict[str, pd.DataFrame] = {}
+    sizes: list[int] = []
+
+    def save(speaker, table):
+        saved[speaker] = table
+        sizes.append(sum(len(t) for t in saved.values()))
+
+    computed = []
+
+    def work(clips):
+        computed.extend(len(c) for c in clips)
+        return [{"samples": len(clip)} for clip in clips]
+
+    tables, _ = process_files(log, "test", by_speaker, library, 1, work, ["samples"], "f", {}, Checkpoint(save, 0))
+    assert sizes == [1, 2, 3, 4, 5, 6]  # one save per one-file batch, each with every row so far
+    assert all(saved[s].sort_values("id", ignore_index=True).equals(tables[s]) for s in tables)
+
+    class Killed(BaseException):
+        pass
+
+    def dies_at_the_fourth_file(clips):
+        if len(computed) == 9:
+            raise Killed
+        return work(clips)
+
+    saved.clear()
+    with pytest.raises(Killed):  # an hour between saves: only the save on the way out
+        process_files(log, "test", by_speaker, library, 1, dies_at_the_fourth_file, ["samples"], "g", {},
+                      Checkpoint(save, 3600))  # fmt: skip
+    assert sum(len(t) for t in saved.values()) == 3 and sizes[-1] == 3
+
+    computed.clear()
+    retried, stats = process_files(log, "test", by_speaker, library, 1, work, ["samples"], "g", saved)
+    assert len(computed) == 3 and sum(st["reused"] for st in stats.values()) == 3
+    assert all(retried[s].equals(tables[s].assign(settings="g")) for s in tables)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 import soundfile
 import yaml
@@ -62,14 +63,24 @@ class Workspace:
         self.results = root / "results"
         self.parquet = root / "parquet"
         self.config, self.slow_config = root / "run.yaml", root / "slow.yaml"
+        self.resumable_config = root / "resumable.yaml"
         # the slow config transcribes everything again, one clip per batch: a window wide enough to hit.
         # language "en" is what tiny.en uses anyway, but a new settings fingerprint: nothing is reused.
+        # The resumable one keeps the usual fingerprint (the batch size is not part of it) and saves
+        # its checkpoints after every batch.
         slow = {"batch_size": 1, "language": "en"}
-        for path, extra in ((self.config, {}), (self.slow_config, slow)):
-            whisper = {"cache_dir": model_cache, **extra}
-            path.write_text(
-                yaml.safe_dump({"resources": {"whisper": {"config": whisper}, "quality": {"config": {"max_wer": 0.5}}}})
-            )
+        resumable = {"parquet_io_manager": {"config": {"base_dir": str(self.parquet), "checkpoint_seconds": 0}}}
+        for path, whisper, extra in (
+            (self.config, {}, {}),
+            (self.slow_config, slow, {}),
+            (self.resumable_config, {"batch_size": 1}, resumable),
+        ):
+            resources = {
+                "whisper": {"config": {"cache_dir": model_cache, **whisper}},
+                "quality": {"config": {"max_wer": 0.5}},
+                **extra,
+            }
+            path.write_text(yaml.safe_dump({"resources": resources}))
         self.env = {
             **os.environ,
             "DAGSTER_HOME": str(self.home),
@@ -101,6 +112,26 @@ class Workspace:
     @property
     def transcriptions_parquet(self) -> Path:
         return self.parquet / "transcriptions" / f"{SPEAKER}.parquet"
+
+    @property
+    def transcriptions_checkpoint(self) -> Path:
+        return self.parquet / "transcriptions" / "checkpoints" / f"{SPEAKER}.parquet"
+
+    def run_started(self, step: str):
+        """A predicate: has a run that is not one of those recorded now started ``step``?"""
+        instance = self.instance()
+        known = {r.dagster_run.run_id for r in instance.get_run_records()}
+
+        def started() -> bool:
+            for record in instance.get_run_records():
+                if record.dagster_run.run_id in known:
+                    continue
+                events = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)
+                if any(e.dagster_event.step_key == step for e in events):
+                    return True
+            return False
+
+        return started
 
     def instance(self) -> dg.DagsterInstance:
         """The CLI's instance, opened without touching this process's environment."""
@@ -149,19 +180,8 @@ def test_kill_in_the_middle_of_transcription_then_rerun_completes(ws):
     before_parquet = ws.transcriptions_parquet.read_bytes()
     samples, rate = synthesize(HARVARD_SENTENCES[50])
     soundfile.write(ws.audio / SPEAKER / f"{SPEAKER}_011_mic2.flac", samples, rate)
-    instance = ws.instance()
-    known = {r.dagster_run.run_id for r in instance.get_run_records()}
+    transcription_started = ws.run_started("transcriptions")
     process = ws.cli("materialize", SPEAKER, "-c", str(ws.slow_config))
-
-    def transcription_started():
-        for record in instance.get_run_records():
-            if record.dagster_run.run_id in known:
-                continue
-            started = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)
-            if any(e.dagster_event.step_key == "transcriptions" for e in started):
-                return True
-        return False
-
     wait_for(transcription_started, 120, poll=0.1, what="the transcriptions step to start")
     time.sleep(0.5)
     stop_group(process, signal.SIGKILL)
@@ -175,6 +195,36 @@ def test_kill_in_the_middle_of_transcription_then_rerun_completes(ws):
     assert all(old[r["id"]] == r for r in rows if r["id"] in old)  # unchanged files, unchanged lines
     new = next(r for r in rows if r["id"].endswith("_011_mic2.flac"))
     assert word_error_rate([HARVARD_SENTENCES[50]], [new["transcription"]]) <= 0.4, new["transcription"]
+
+
+def test_a_killed_transcription_step_keeps_its_checkpoint_and_the_rerun_computes_only_the_rest(ws):
+    """kill -9 after a few one-clip batches of a transcription from scratch: the rows saved so far
+    survive, the next run reuses exactly them, and its JSONL equals the one of a run never killed."""
+    reference = ws.jsonl.read_bytes()
+    files = len(list((ws.audio / SPEAKER).glob("*.flac")))
+    ws.transcriptions_parquet.unlink()  # nothing to reuse: every file is transcribed again
+    ws.transcriptions_checkpoint.unlink(missing_ok=True)
+
+    def saved_rows() -> int:
+        return len(pd.read_parquet(ws.transcriptions_checkpoint)) if ws.transcriptions_checkpoint.is_file() else 0
+
+    process = ws.cli("materialize", SPEAKER, "-c", str(ws.resumable_config))
+    wait_for(lambda: saved_rows() >= 3, 180, poll=0.05, what="three transcripts in the checkpoint")
+    stop_group(process, signal.SIGKILL)
+    kept = saved_rows()
+    assert 3 <= kept < files, f"{kept} of {files} rows saved before the kill"
+    assert ws.jsonl.read_bytes() == reference
+
+    rerun = ws.cli("materialize", SPEAKER, "-c", str(ws.resumable_config))
+    out = rerun.communicate(timeout=600)[0].decode(errors="replace")
+    assert rerun.returncode == 0, out[-3000:]
+    latest = ws.instance().fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("transcriptions"), asset_partitions=[SPEAKER]), limit=1
+    )
+    metadata = latest.records[0].asset_materialization.metadata
+    assert (metadata["reused"].value, metadata["computed"].value) == (kept, files - kept)
+    assert not ws.transcriptions_checkpoint.exists()
+    assert ws.jsonl.read_bytes() == reference
 
 
 def test_two_runs_of_one_partition_at_once_give_a_valid_equal_result(ws):

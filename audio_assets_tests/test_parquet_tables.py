@@ -37,3 +37,19 @@ def test_a_listing_keeps_its_folder_error_and_a_table_stays_a_table(tmp_path):
 
     table = pd.DataFrame({"id": ["a/1.flac"], "text": ["hello"]})
     assert roundtrip(tmp_path, "transcriptions", {"a": table})["a"].equals(table)
+
+
+def test_a_checkpoint_adds_its_rows_to_the_previous_table_until_the_table_is_stored(tmp_path):
+    manager = SpeakerParquetIOManager(base_dir=str(tmp_path))
+    key = dg.AssetKey("transcriptions")
+    stored = pd.DataFrame({"id": ["a/1.flac"], "sha256": ["s1"], "text": ["old"], "settings": ["v1"], "error": [None]})
+    roundtrip(tmp_path, "transcriptions", {"a": stored})
+    saved = pd.DataFrame({"id": ["a/2.flac"], "sha256": ["s2"], "text": ["new"], "settings": ["v1"], "error": [None]})
+    manager.checkpoint(key).save("a", saved)
+    assert manager.checkpoint_path(key, "a") == tmp_path / "transcriptions" / "checkpoints" / "a.parquet"
+    assert list(manager.previous(key, "a")["text"]) == ["old", "new"]
+    assert manager.previous(dg.AssetKey("tokens"), "a") is None  # per asset
+
+    roundtrip(tmp_path, "transcriptions", {"a": pd.concat([stored, saved], ignore_index=True)})
+    assert not manager.checkpoint_path(key, "a").exists()  # its rows are in the stored table now
+    assert list(manager.previous(key, "a")["text"]) == ["old", "new"]

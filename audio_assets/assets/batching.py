@@ -3,7 +3,8 @@
 Audio is decoded batch by batch, so memory stays bounded whatever the folder size. Each file's bytes
 are checked against the listing's sha256, so every step works on exactly the listed content. A batch
 that fails is retried file by file, so one bad file becomes one error row and costs nothing else.
-Results of unchanged files are reused from the previous materialisation (same content, same settings).
+Results of unchanged files are reused from the previous materialisation (same content, same settings),
+and from the checkpoints that a step which did not finish saved on its way.
 """
 
 import hashlib
@@ -22,6 +23,7 @@ import pandas as pd
 from audio_assets.assets.progress import Progress
 from audio_assets.execution.priority import CpuPriority, lower_thread_priority
 from audio_assets.resources import AudioLibrary, SpeakerListing
+from audio_assets.resources.parquet_tables import Checkpoint
 from audio_assets.speech import decoding
 
 BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
@@ -46,6 +48,11 @@ class WorkPlan:
     rows: dict[str, list[dict[str, Any]]]  # reused rows so far; computed rows are added to them
     reused: dict[str, int]
     batches: list[list[tuple[str, Any]]]  # (speaker, listing record) per file
+    columns: list[str]  # of the tables: id, sha256, the work's fields, settings, error
+
+    def table(self, speaker: str, good_only: bool = False) -> pd.DataFrame:
+        rows = [row for row in self.rows[speaker] if row.get("error") is None] if good_only else self.rows[speaker]
+        return pd.DataFrame(rows, columns=self.columns)
 
     @property
     def files_to_compute(self) -> int:
@@ -79,7 +86,7 @@ def plan_work(
     batches = [
         [(speaker, rec) for _, speaker, rec in todo[i : i + batch_size]] for i in range(0, len(todo), batch_size)
     ]
-    return WorkPlan(rows, reused, batches)
+    return WorkPlan(rows, reused, batches, ["id", "sha256", *columns, "settings", "error"])
 
 
 def compute(
@@ -91,44 +98,76 @@ def compute(
     what: str,
     sample_rate: int = decoding.SAMPLE_RATE,
     stop: threading.Event | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, float]:
     """Run ``work`` over the plan's batches of clips decoded at ``sample_rate``, adding one row per file
     to ``plan.rows``; the next batch is read and decoded in a background thread meanwhile. A file that
     cannot be read, or that breaks its batch, becomes one error row. ``stop``, once set, ends the work
-    after the current batch. Returns the seconds of audio computed per speaker."""
+    after the current batch. With a ``checkpoint``, the good rows of each speaker that got new ones are
+    saved on the way, and when the work ends early by an exception. Returns the seconds of audio
+    computed per speaker."""
     rows, batches = plan.rows, plan.batches
     computed_seconds: dict[str, float] = dict.fromkeys(rows, 0.0)
     progress = Progress(log, what, plan.files_to_compute)
+    saver = _CheckpointSaver(checkpoint, plan)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
         pending = prefetch.submit(_load_batch, library, batches[0], sample_rate) if batches else None
-        for index, batch in enumerate(batches):
-            if stop is not None and stop.is_set():
-                raise RuntimeError(f"{what}: stopped after {index} of {len(batches)} batches")
-            loaded = pending.result()
-            if index + 1 < len(batches):
-                pending = prefetch.submit(_load_batch, library, batches[index + 1], sample_rate)
-            good = []
-            for (speaker, rec), clip in loaded:
-                if isinstance(clip, BaseException):
-                    rows[speaker].append(
-                        {"id": rec.id, "sha256": rec.sha256, "error": f"unreadable audio: {_error(clip)}"}
-                    )
-                else:
-                    good.append((speaker, rec, clip))
-            for (speaker, rec, clip), result in zip(good, _run(work, [clip for *_, clip in good])):
-                if isinstance(result, BaseException):
-                    rows[speaker].append({"id": rec.id, "sha256": rec.sha256, "error": _error(result)})
-                else:
-                    rows[speaker].append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint})
-                    computed_seconds[speaker] += len(clip) / sample_rate
-            progress.advance(len(batch))
+        try:
+            for index, batch in enumerate(batches):
+                if stop is not None and stop.is_set():
+                    raise RuntimeError(f"{what}: stopped after {index} of {len(batches)} batches")
+                loaded = pending.result()
+                if index + 1 < len(batches):
+                    pending = prefetch.submit(_load_batch, library, batches[index + 1], sample_rate)
+                good = []
+                for (speaker, rec), clip in loaded:
+                    if isinstance(clip, BaseException):
+                        rows[speaker].append(
+                            {"id": rec.id, "sha256": rec.sha256, "error": f"unreadable audio: {_error(clip)}"}
+                        )
+                    else:
+                        good.append((speaker, rec, clip))
+                for (speaker, rec, clip), result in zip(good, _run(work, [clip for *_, clip in good])):
+                    if isinstance(result, BaseException):
+                        rows[speaker].append({"id": rec.id, "sha256": rec.sha256, "error": _error(result)})
+                    else:
+                        rows[speaker].append({"id": rec.id, "sha256": rec.sha256, **result, "settings": fingerprint})
+                        computed_seconds[speaker] += len(clip) / sample_rate
+                        saver.changed(speaker)
+                progress.advance(len(batch))
+                saver.maybe_save()
+        except BaseException:
+            saver.save()  # what is done so far, for the retry
+            raise
     return computed_seconds
+
+
+class _CheckpointSaver:
+    """Saves the good rows of the speakers that got new ones, at most every ``every_seconds``."""
+
+    def __init__(self, checkpoint: Checkpoint | None, plan: WorkPlan):
+        self.checkpoint, self.plan = checkpoint, plan
+        self.pending: set[str] = set()
+        self.last = time.monotonic()
+
+    def changed(self, speaker: str) -> None:
+        if self.checkpoint is not None:
+            self.pending.add(speaker)
+
+    def maybe_save(self) -> None:
+        if self.pending and time.monotonic() - self.last >= self.checkpoint.every_seconds:
+            self.save()
+
+    def save(self) -> None:
+        for speaker in sorted(self.pending):
+            self.checkpoint.save(speaker, self.plan.table(speaker, good_only=True))
+        self.pending.clear()
+        self.last = time.monotonic()
 
 
 def assemble(
     listings: dict[str, SpeakerListing],
     plan: WorkPlan,
-    columns: Sequence[str],
     computed_seconds: dict[str, float],
     wall: float,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
@@ -137,8 +176,7 @@ def assemble(
     tables, stats = {}, {}
     for speaker, listing in listings.items():
         files = listing.files
-        table = pd.DataFrame(plan.rows[speaker], columns=["id", "sha256", *columns, "settings", "error"])
-        table = table.sort_values("id", ignore_index=True)
+        table = plan.table(speaker).sort_values("id", ignore_index=True)
         done = int(table["error"].isna().sum())
         tables[speaker] = table
         stats[speaker] = {
@@ -166,18 +204,20 @@ def process_files(
     columns: Sequence[str],
     fingerprint: str,
     previous: dict[str, pd.DataFrame | None],
+    checkpoint: Checkpoint | None = None,
     sample_rate: int = decoding.SAMPLE_RATE,
     stop: threading.Event | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
     """Apply ``work`` to every readable file of every speaker's listing: plan (reuse), compute
-    (batches), assemble (tables and figures). Rows hold ``id``, ``sha256``, the fields ``work`` returns,
-    ``settings`` (the ``fingerprint`` of the model settings) and ``error`` (None when fine). A file
-    whose content already has a good row with the same fingerprint in the speaker's ``previous`` table
-    is not computed again: adding one file to a folder of 400 computes one file."""
+    (batches, saving ``checkpoint``s on the way), assemble (tables and figures). Rows hold ``id``,
+    ``sha256``, the fields ``work`` returns, ``settings`` (the ``fingerprint`` of the model settings)
+    and ``error`` (None when fine). A file whose content already has a good row with the same
+    fingerprint in the speaker's ``previous`` table is not computed again: adding one file to a
+    folder of 400 computes one file."""
     plan = plan_work(listings, previous, fingerprint, columns, batch_size)
     start = time.perf_counter()
-    computed_seconds = compute(plan, library, work, fingerprint, log, what, sample_rate, stop)
-    return assemble(listings, plan, columns, computed_seconds, time.perf_counter() - start)
+    computed_seconds = compute(plan, library, work, fingerprint, log, what, sample_rate, stop, checkpoint)
+    return assemble(listings, plan, computed_seconds, time.perf_counter() - start)
 
 
 def at_cpu_priority(priority: CpuPriority, function: Callable[..., T], *args: Any) -> T:

@@ -55,6 +55,7 @@ def tokens(
         COLUMNS,
         encoder.settings_fingerprint,
         {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
+        parquet_io_manager.checkpoint(context.asset_key),
         encoder.sample_rate,
     )
     for speaker, table in sorted(tables.items()):

@@ -45,8 +45,9 @@ def transcriptions(
     """Text of every readable file, with detected language, Whisper's confidence figures and the
     loudness of the audio it heard (the speech_has_transcript check tells silence from a miss by it).
 
-    Files whose content was transcribed before with the same settings keep their transcript; the
-    model is loaded only if something is left to transcribe.
+    Files whose content was transcribed before with the same settings keep their transcript (also
+    those a step that did not finish saved on its way); the model is loaded only if something is left
+    to transcribe.
     """
     fingerprint = whisper.fingerprint()
 
@@ -64,6 +65,7 @@ def transcriptions(
         COLUMNS,
         fingerprint,
         {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
+        parquet_io_manager.checkpoint(context.asset_key),
     )
     computed = any(s["computed"] for s in stats.values())
     described = whisper.engine().description if computed else {"backend": whisper.backend, "model": whisper.model}

@@ -4,10 +4,18 @@ Assets hand over and receive ``{partition_key: DataFrame}`` (``SpeakerListing`` 
 whether a run covers one speaker or many, so asset code has one shape. Each partition is one file,
 ``<base_dir>/<asset key>/<speaker>.parquet``, written atomically; a listing's folder error is a
 field of the Parquet file's own key-value metadata.
+
+While a model step works, it saves each speaker's rows so far as a checkpoint,
+``<base_dir>/<asset key>/checkpoints/<speaker>.parquet``. A step that dies before its outputs are
+stored (OOM, node loss, kill -9) leaves them behind, and its retry reuses them like the rows of the
+last stored table; storing the partition's table removes its checkpoint.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +28,16 @@ from audio_assets.files import atomic_write, safe_file_stem
 from audio_assets.resources.audio_library import SpeakerListing
 
 LISTING_KEY = b"audio_assets.listing"  # present (with the folder error, or empty) on SpeakerListing files
+CHECKPOINTS = "checkpoints"  # a folder: partition files are named <stem>.parquet, so no key can clash with it
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How a model step saves a speaker's rows so far: ``save(speaker, table)``, at most every
+    ``every_seconds`` (0: after every batch)."""
+
+    save: Callable[[str, pd.DataFrame], None]
+    every_seconds: float
 
 
 def _write(table: pd.DataFrame | SpeakerListing, f) -> None:
@@ -41,10 +59,27 @@ def _read(path: Path) -> pd.DataFrame | SpeakerListing:
 
 class SpeakerParquetIOManager(dg.ConfigurableIOManager):
     base_dir: str = Field(description="Folder for the intermediate Parquet tables.")
+    checkpoint_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often a model step saves the rows it has computed so far, so that a step that "
+        "dies (OOM, node loss, kill -9) does not compute them again when it is retried. 0: after every batch.",
+    )
 
     def _path(self, asset_key: dg.AssetKey, partition_key: str) -> Path:
         folder = Path(self.base_dir).expanduser().resolve().joinpath(*(safe_file_stem(p) for p in asset_key.path))
         return folder / f"{safe_file_stem(partition_key)}.parquet"
+
+    def checkpoint_path(self, asset_key: dg.AssetKey, partition_key: str) -> Path:
+        path = self._path(asset_key, partition_key)
+        return path.parent / CHECKPOINTS / path.name
+
+    def checkpoint(self, asset_key: dg.AssetKey) -> Checkpoint:
+        """Where and how often a step of ``asset_key`` saves its rows so far."""
+        return Checkpoint(functools.partial(self._save_checkpoint, asset_key), self.checkpoint_seconds)
+
+    def _save_checkpoint(self, asset_key: dg.AssetKey, partition_key: str, table: pd.DataFrame) -> None:
+        atomic_write(self.checkpoint_path(asset_key, partition_key), lambda f: table.to_parquet(f, index=False))
 
     def handle_output(self, context: dg.OutputContext, obj: dict[str, pd.DataFrame | SpeakerListing]) -> None:
         expected = set(context.asset_partition_keys)
@@ -57,13 +92,16 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
         for key, frame in obj.items():
             path = self._path(context.asset_key, key)
             atomic_write(path, lambda f, frame=frame: _write(frame, f))
+            self.checkpoint_path(context.asset_key, key).unlink(missing_ok=True)  # its rows are in the table now
         if len(obj) == 1:
             context.add_output_metadata({"parquet": dg.MetadataValue.path(str(path))})
 
     def previous(self, asset_key: dg.AssetKey, partition_key: str) -> pd.DataFrame | None:
-        """The last table of a model step stored for a partition, if any: what incremental re-runs reuse."""
-        path = self._path(asset_key, partition_key)
-        return pd.read_parquet(path) if path.is_file() else None
+        """The rows a model step can reuse for a partition, if any: the last stored table's, then those of
+        a checkpoint that a step which did not finish left behind."""
+        paths = (self._path(asset_key, partition_key), self.checkpoint_path(asset_key, partition_key))
+        frames = [pd.read_parquet(path) for path in paths if path.is_file()]
+        return pd.concat(frames, ignore_index=True) if frames else None
 
     def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame | SpeakerListing]:
         frames = {}
