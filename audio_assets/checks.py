@@ -191,7 +191,7 @@ def check_evaluation(speaker: str, check_name: str, verdict: Verdict) -> dg.Asse
     """The verdict as Dagster records it, on the speaker's partition.
 
     An ``AssetCheckResult`` takes its partition from the step, so a step over several partitions (a
-    run covers up to 25 speakers) could only report one result per check, on no partition. An
+    run covers up to 50 speakers) could only report one result per check, on no partition. An
     ``AssetCheckEvaluation`` names its partition itself."""
     spec = next(s for s in CHECK_SPECS if s.name == check_name)
     metadata: dict[str, dg.RawMetadataValue] = {k: v for k, v in verdict.figures.items() if v is not None}

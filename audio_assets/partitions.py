@@ -16,8 +16,10 @@ speaker_partitions = dg.DynamicPartitionsDefinition(name="speakers")
 # Several speakers share a run, so each step process loads the Whisper model once for up to this many
 # partitions instead of once per speaker; one speaker's problems never fail the others (they become
 # error records or a reported, skipped partition). Every speaker-partitioned asset uses this policy, so
-# a backfill's runs cover all four assets.
-MAX_SPEAKERS_PER_RUN = 25
+# a backfill's runs cover all four assets. A policy cannot count files: the bound keeps a run of large
+# folders (50 of VCTK's ~400 clips) to a step's memory, and a step that dies loses only what it computed
+# since its last checkpoint (resources/parquet_tables.py), not the run.
+MAX_SPEAKERS_PER_RUN = 50
 speaker_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_SPEAKERS_PER_RUN)
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from audio_assets.assets.audio_files import list_speakers
 from audio_assets.assets.batching import at_cpu_priority, process_files
-from audio_assets.resources import AudioLibrary
-from audio_assets.resources.parquet_tables import Checkpoint
+from audio_assets.resources import AudioLibrary, Checkpoint
 
 log = logging.getLogger("test")
 

@@ -22,8 +22,7 @@ import pandas as pd
 
 from audio_assets.assets.progress import Progress
 from audio_assets.execution.priority import CpuPriority, lower_thread_priority
-from audio_assets.resources import AudioLibrary, SpeakerListing
-from audio_assets.resources.parquet_tables import Checkpoint
+from audio_assets.resources import AudioLibrary, Checkpoint, SpeakerListing
 from audio_assets.speech import decoding
 
 BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
