@@ -14,8 +14,9 @@ Python process so that peak memory is its own:
 (d) daemon:   a fresh DAGSTER_HOME with the shipped instance config under ``dagster dev`` (webserver,
               daemon, code server); once the UI answers, the corpus is copied into AUDIO_ROOT and the
               sensor's runs go through the run queue. Timed from the UI answering to the last JSONL
-              (and to the first). Then five new 3-clip folders are dropped in one by one, each at a
-              random point of the sensor's interval: their latencies to JSONL. Then
+              (and to the first). Then five new 3-clip folders are dropped in one by one, each once
+              no run is going and at a random point of the sensor's interval: their latencies to
+              JSONL. Then
               (d') the same corpus in a second fresh instance, the sensor stopped, registered and
               launched as one UI backfill (GraphQL ``launchPartitionBackfill``, as *Materialize all*).
               For both, each run's timeline from the event log: when the sensor or the backfill daemon
@@ -331,7 +332,9 @@ def run_daemon(corpus: Path, cache: str) -> dict:
         times = _wait_for_results(work / "results", expected, started_at)
         latencies = []
         for folder in sorted((late / "wav48_silence_trimmed").iterdir()):
-            # each one at a different point of the sensor's tick, as a user's copy would land
+            # once the runs before it have ended (their checks outlast the JSONL; one run at a time, so
+            # a folder dropped earlier waits for them), at a different point of the sensor's tick each
+            _finished_runs(services.url)
             time.sleep(random.uniform(0, SENSOR_INTERVAL))
             dropped = time.time()
             shutil.copytree(folder, audio_root / folder.name)
