@@ -53,3 +53,7 @@ def test_a_checkpoint_adds_its_rows_to_the_previous_table_until_the_table_is_sto
     roundtrip(tmp_path, "transcriptions", {"a": pd.concat([stored, saved], ignore_index=True)})
     assert not manager.checkpoint_path(key, "a").exists()  # its rows are in the stored table now
     assert list(manager.previous(key, "a")["text"]) == ["old", "new"]
+
+    roundtrip(tmp_path, "transcriptions", {"b": stored.drop(columns="text")})  # made by a version without it
+    manager.checkpoint(key).save("b", saved)
+    assert "text" not in manager.previous(key, "b").columns  # so none of its rows passes for one with a text

@@ -101,7 +101,8 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
         a checkpoint that a step which did not finish left behind."""
         paths = (self._path(asset_key, partition_key), self.checkpoint_path(asset_key, partition_key))
         frames = [pd.read_parquet(path) for path in paths if path.is_file()]
-        return pd.concat(frames, ignore_index=True) if frames else None
+        # only the columns both have: a table from a version without a column must not pass for one with it
+        return pd.concat(frames, ignore_index=True, join="inner") if frames else None
 
     def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame | SpeakerListing]:
         frames = {}
