@@ -12,7 +12,7 @@ import pytest
 
 from audio_assets.assets.audio_files import list_speakers
 from audio_assets.assets.batching import at_cpu_priority, process_files
-from audio_assets.resources import AudioLibrary, Checkpoint
+from audio_assets.resources import AudioLibrary, Checkpoint, SavedRows
 
 log = logging.getLogger("test")
 
@@ -40,7 +40,9 @@ def measure(library, listings, priority):
         seen.append((len(clips), cpu_priority_of(threading.get_native_id())))
         return [{"samples": len(clip)} for clip in clips]
 
-    tables, _ = at_cpu_priority(priority, process_files, log, "test", listings, library, 4, work, ["samples"], "f", {})
+    tables, _ = at_cpu_priority(
+        priority, process_files, log, "test", listings, library, 4, work, ["samples"], "f", SavedRows({})
+    )
     return tables, seen
 
 
@@ -107,7 +109,9 @@ def test_an_interrupted_step_stops_its_low_priority_worker_after_the_current_bat
     signal.setitimer(signal.ITIMER_REAL, 0.3)  # during the second of 6 one-file batches
     try:
         with pytest.raises(KeyboardInterrupt):
-            at_cpu_priority("idle", process_files, log, "test", by_speaker, library, 1, slow, ["samples"], "f", {})
+            at_cpu_priority(
+                "idle", process_files, log, "test", by_speaker, library, 1, slow, ["samples"], "f", SavedRows({})
+            )
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -127,15 +131,15 @@ def test_unchanged_content_with_the_same_settings_is_reused(listings):
         computed.extend(len(c) for c in clips)
         return [{"samples": len(clip)} for clip in clips]
 
-    first, _ = process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", {})
+    first, _ = process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", SavedRows({}))
     assert len(computed) == 6
-    again, stats = process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", first)
+    again, stats = process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", SavedRows(first))
     assert len(computed) == 6 and all(again[s].equals(first[s]) for s in first)
     assert {s: (st["computed"], st["reused"]) for s, st in stats.items()} == {"p900": (0, 3), "p901": (0, 3)}
-    process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v2", first)
+    process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v2", SavedRows(first))
     assert len(computed) == 12  # other settings: nothing reused
     older = {s: t.drop(columns="samples") for s, t in first.items()}
-    process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", older)
+    process_files(log, "test", by_speaker, library, 4, work, ["samples"], "v1", SavedRows(older))
     assert len(computed) == 18  # a table without the column cannot give it
 
 
@@ -156,7 +160,9 @@ def test_a_step_saves_checkpoints_on_the_way_and_its_retry_reuses_them(listings)
         computed.extend(len(c) for c in clips)
         return [{"samples": len(clip)} for clip in clips]
 
-    tables, _ = process_files(log, "test", by_speaker, library, 1, work, ["samples"], "f", {}, Checkpoint(save, 0))
+    tables, _ = process_files(
+        log, "test", by_speaker, library, 1, work, ["samples"], "f", SavedRows({}, Checkpoint(save, 0))
+    )
     assert sizes == [1, 2, 3, 4, 5, 6]  # one save per one-file batch, each with every row so far
     assert all(saved[s].sort_values("id", ignore_index=True).equals(tables[s]) for s in tables)
 
@@ -170,11 +176,11 @@ def test_a_step_saves_checkpoints_on_the_way_and_its_retry_reuses_them(listings)
 
     saved.clear()
     with pytest.raises(Killed):  # an hour between saves: only the save on the way out
-        process_files(log, "test", by_speaker, library, 1, dies_at_the_fourth_file, ["samples"], "g", {},
-                      Checkpoint(save, 3600))  # fmt: skip
+        process_files(log, "test", by_speaker, library, 1, dies_at_the_fourth_file, ["samples"], "g",
+                      SavedRows({}, Checkpoint(save, 3600)))  # fmt: skip
     assert sum(len(t) for t in saved.values()) == 3 and sizes[-1] == 3
 
     computed.clear()
-    retried, stats = process_files(log, "test", by_speaker, library, 1, work, ["samples"], "g", saved)
+    retried, stats = process_files(log, "test", by_speaker, library, 1, work, ["samples"], "g", SavedRows(saved))
     assert len(computed) == 3 and sum(st["reused"] for st in stats.values()) == 3
     assert all(retried[s].equals(tables[s].assign(settings="g")) for s in tables)

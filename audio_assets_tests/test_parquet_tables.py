@@ -40,20 +40,27 @@ def test_a_listing_keeps_its_folder_error_and_a_table_stays_a_table(tmp_path):
 
 
 def test_a_checkpoint_adds_its_rows_to_the_previous_table_until_the_table_is_stored(tmp_path):
-    manager = SpeakerParquetIOManager(base_dir=str(tmp_path))
+    manager = SpeakerParquetIOManager(base_dir=str(tmp_path), checkpoint_seconds=5)
     key = dg.AssetKey("transcriptions")
+
+    def previous(speaker, asset_key=key):
+        return manager.saved_rows(asset_key, [speaker]).previous[speaker]
+
     stored = pd.DataFrame({"id": ["a/1.flac"], "sha256": ["s1"], "text": ["old"], "settings": ["v1"], "error": [None]})
     roundtrip(tmp_path, "transcriptions", {"a": stored})
     saved = pd.DataFrame({"id": ["a/2.flac"], "sha256": ["s2"], "text": ["new"], "settings": ["v1"], "error": [None]})
-    manager.checkpoint(key).save("a", saved)
+    checkpoint = manager.saved_rows(key, ["a"]).checkpoint
+    assert checkpoint.every_seconds == 5
+    checkpoint.save("a", saved)
     assert manager.checkpoint_path(key, "a") == tmp_path / "transcriptions" / "checkpoints" / "a.parquet"
-    assert list(manager.previous(key, "a")["text"]) == ["old", "new"]
-    assert manager.previous(dg.AssetKey("tokens"), "a") is None  # per asset
+    assert list(previous("a")["text"]) == ["old", "new"]
+    assert previous("a", dg.AssetKey("tokens")) is None  # per asset
+    assert previous("c") is None
 
     roundtrip(tmp_path, "transcriptions", {"a": pd.concat([stored, saved], ignore_index=True)})
     assert not manager.checkpoint_path(key, "a").exists()  # its rows are in the stored table now
-    assert list(manager.previous(key, "a")["text"]) == ["old", "new"]
+    assert list(previous("a")["text"]) == ["old", "new"]
 
     roundtrip(tmp_path, "transcriptions", {"b": stored.drop(columns="text")})  # made by a version without it
-    manager.checkpoint(key).save("b", saved)
-    assert "text" not in manager.previous(key, "b").columns  # so none of its rows passes for one with a text
+    checkpoint.save("b", saved)
+    assert "text" not in previous("b").columns  # so none of its rows passes for one with a text

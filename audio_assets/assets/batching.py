@@ -22,7 +22,7 @@ import pandas as pd
 
 from audio_assets.assets.progress import Progress
 from audio_assets.execution.priority import CpuPriority, lower_thread_priority
-from audio_assets.resources import AudioLibrary, Checkpoint, SpeakerListing
+from audio_assets.resources import AudioLibrary, Checkpoint, SavedRows, SpeakerListing
 from audio_assets.speech import decoding
 
 BatchWork = Callable[[Sequence[np.ndarray]], Sequence[dict[str, Any]]]
@@ -202,20 +202,19 @@ def process_files(
     work: BatchWork,
     columns: Sequence[str],
     fingerprint: str,
-    previous: dict[str, pd.DataFrame | None],
-    checkpoint: Checkpoint | None = None,
+    saved: SavedRows,
     sample_rate: int = decoding.SAMPLE_RATE,
     stop: threading.Event | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float | int]]]:
     """Apply ``work`` to every readable file of every speaker's listing: plan (reuse), compute
-    (batches, saving ``checkpoint``s on the way), assemble (tables and figures). Rows hold ``id``,
-    ``sha256``, the fields ``work`` returns, ``settings`` (the ``fingerprint`` of the model settings)
-    and ``error`` (None when fine). A file whose content already has a good row with the same
-    fingerprint in the speaker's ``previous`` table is not computed again: adding one file to a
-    folder of 400 computes one file."""
-    plan = plan_work(listings, previous, fingerprint, columns, batch_size)
+    (batches, saving to ``saved.checkpoint`` on the way), assemble (tables and figures). Rows hold
+    ``id``, ``sha256``, the fields ``work`` returns, ``settings`` (the ``fingerprint`` of the model
+    settings) and ``error`` (None when fine). A file whose content already has a good row with the
+    same fingerprint in the speaker's ``saved.previous`` rows is not computed again: adding one file
+    to a folder of 400 computes one file."""
+    plan = plan_work(listings, saved.previous, fingerprint, columns, batch_size)
     start = time.perf_counter()
-    computed_seconds = compute(plan, library, work, fingerprint, log, what, sample_rate, stop, checkpoint)
+    computed_seconds = compute(plan, library, work, fingerprint, log, what, sample_rate, stop, saved.checkpoint)
     return assemble(listings, plan, computed_seconds, time.perf_counter() - start)
 
 

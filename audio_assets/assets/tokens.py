@@ -54,8 +54,7 @@ def tokens(
         work,
         COLUMNS,
         encoder.settings_fingerprint,
-        {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
-        parquet_io_manager.checkpoint(context.asset_key),
+        parquet_io_manager.saved_rows(context.asset_key, audio_files),
         encoder.sample_rate,
     )
     for speaker, table in sorted(tables.items()):

@@ -64,8 +64,7 @@ def transcriptions(
         work,
         COLUMNS,
         fingerprint,
-        {speaker: parquet_io_manager.previous(context.asset_key, speaker) for speaker in audio_files},
-        parquet_io_manager.checkpoint(context.asset_key),
+        parquet_io_manager.saved_rows(context.asset_key, audio_files),
     )
     computed = any(s["computed"] for s in stats.values())
     described = whisper.engine().description if computed else {"backend": whisper.backend, "model": whisper.model}

@@ -1,5 +1,5 @@
 from audio_assets.resources.audio_library import AudioFile, AudioLibrary, SpeakerListing
-from audio_assets.resources.parquet_tables import Checkpoint, SpeakerParquetIOManager
+from audio_assets.resources.parquet_tables import Checkpoint, SavedRows, SpeakerParquetIOManager
 from audio_assets.resources.results import ResultsFolder
 from audio_assets.resources.tokenizer import AudioTokenizer, TokenShape
 from audio_assets.resources.whisper import WhisperResource
@@ -10,6 +10,7 @@ __all__ = [
     "AudioTokenizer",
     "Checkpoint",
     "ResultsFolder",
+    "SavedRows",
     "SpeakerListing",
     "SpeakerParquetIOManager",
     "TokenShape",

@@ -14,7 +14,7 @@ last stored table; storing the partition's table removes its checkpoint.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,15 @@ class Checkpoint:
 
     save: Callable[[str, pd.DataFrame], None]
     every_seconds: float
+
+
+@dataclass(frozen=True)
+class SavedRows:
+    """What a model step starts from: per speaker the rows it may reuse (``previous``: the stored table's,
+    then a checkpoint's), and the ``checkpoint`` it saves its own rows to on the way (None: no saving)."""
+
+    previous: dict[str, pd.DataFrame | None]
+    checkpoint: Checkpoint | None = None
 
 
 def _write(table: pd.DataFrame | SpeakerListing, f) -> None:
@@ -74,10 +83,6 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
         path = self._path(asset_key, partition_key)
         return path.parent / CHECKPOINTS / path.name
 
-    def checkpoint(self, asset_key: dg.AssetKey) -> Checkpoint:
-        """Where and how often a step of ``asset_key`` saves its rows so far."""
-        return Checkpoint(functools.partial(self._save_checkpoint, asset_key), self.checkpoint_seconds)
-
     def _save_checkpoint(self, asset_key: dg.AssetKey, partition_key: str, table: pd.DataFrame) -> None:
         atomic_write(self.checkpoint_path(asset_key, partition_key), lambda f: table.to_parquet(f, index=False))
 
@@ -96,13 +101,21 @@ class SpeakerParquetIOManager(dg.ConfigurableIOManager):
         if len(obj) == 1:
             context.add_output_metadata({"parquet": dg.MetadataValue.path(str(path))})
 
-    def previous(self, asset_key: dg.AssetKey, partition_key: str) -> pd.DataFrame | None:
+    def _previous(self, asset_key: dg.AssetKey, partition_key: str) -> pd.DataFrame | None:
         """The rows a model step can reuse for a partition, if any: the last stored table's, then those of
         a checkpoint that a step which did not finish left behind."""
         paths = (self._path(asset_key, partition_key), self.checkpoint_path(asset_key, partition_key))
         frames = [pd.read_parquet(path) for path in paths if path.is_file()]
         # only the columns both have: a table from a version without a column must not pass for one with it
         return pd.concat(frames, ignore_index=True, join="inner") if frames else None
+
+    def saved_rows(self, asset_key: dg.AssetKey, partition_keys: Iterable[str]) -> SavedRows:
+        """What a model step of ``asset_key`` over these partitions can reuse, and where and how often it
+        saves its rows so far."""
+        return SavedRows(
+            {key: self._previous(asset_key, key) for key in partition_keys},
+            Checkpoint(functools.partial(self._save_checkpoint, asset_key), self.checkpoint_seconds),
+        )
 
     def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame | SpeakerListing]:
         frames = {}
