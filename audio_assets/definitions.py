@@ -13,6 +13,7 @@ from audio_assets.assets import audio_files, merged_jsonl, tokens, transcription
 from audio_assets.checks import DatasetQuality, merged_jsonl_quality
 from audio_assets.execution import build_executor
 from audio_assets.jobs import process_speakers
+from audio_assets.partitions import RUN_FILES
 from audio_assets.resources import (
     AudioLibrary,
     AudioTokenizer,
@@ -20,7 +21,7 @@ from audio_assets.resources import (
     SpeakerParquetIOManager,
     WhisperResource,
 )
-from audio_assets.sensors import RUN_FILES, build_audio_folder_sensor
+from audio_assets.sensors import build_audio_folder_sensor
 from audio_assets.speech.models import default_cache_dir
 
 
@@ -35,11 +36,12 @@ executor = build_executor(
     dg.EnvVar("AUDIO_ASSETS_EXECUTOR").get_value("multiprocess"),
     visibility_timeout_seconds=int(dg.EnvVar("CELERY_VISIBILITY_TIMEOUT").get_value("3600")),
 )
+run_files = int(dg.EnvVar("AUDIO_RUN_FILES").get_value(str(RUN_FILES)))  # the sensor's runs and the CLI's
 audio_folder_sensor = build_audio_folder_sensor(
     minimum_interval_seconds=int(dg.EnvVar("AUDIO_SENSOR_INTERVAL_SECONDS").get_value("30")),
     settle_seconds=float(dg.EnvVar("AUDIO_SETTLE_SECONDS").get_value("10")),
     first_run_files=int(dg.EnvVar("AUDIO_FIRST_RUN_FILES").get_value(str(RUN_FILES))),
-    run_files=int(dg.EnvVar("AUDIO_RUN_FILES").get_value(str(RUN_FILES))),
+    run_files=run_files,
 )
 # AUDIO_ROOT has no default: unset, the sensor skips saying so and a run fails at its first step.
 # The intermediate tables belong to the instance that records them, so they live in its folder.

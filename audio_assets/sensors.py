@@ -29,14 +29,11 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from audio_assets.jobs import process_speakers
-from audio_assets.partitions import range_tags, speaker_partitions, speaker_ranges
+from audio_assets.partitions import RUN_FILES, RUN_SPEAKERS, range_tags, speaker_partitions, speaker_ranges
 from audio_assets.resources import AudioLibrary
 from audio_assets.resources.audio_library import AudioRootUnavailable, FolderState
 from audio_assets.speaker_keys import key_problem
 from audio_assets.upstream import sensor_minimum_interval
-
-RUN_FILES = 2000
-RUN_SPEAKERS = 200  # bounds the events of one run (nine per speaker)
 
 
 @dataclass

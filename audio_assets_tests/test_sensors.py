@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from audio_assets.cli.command import run_ranges
 from audio_assets.resources import AudioLibrary
 from audio_assets.sensors import SensorCursor, build_audio_folder_sensor
 from audio_assets.upstream import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
@@ -178,12 +179,31 @@ def test_runs_are_sized_by_files_and_the_first_is_small(harness):
         write_flac(harness.root / f"s{n:03d}" / "a.flac", seconds=0.1)
     assert requested(harness.tick()) == [("s000", "s049"), ("s050", "s059")]
     for name, files in (("t1", 30), ("t2", 30), ("t3", 1500), ("t4", 600), ("t5", 2100), ("t6", 1)):
-        folder = harness.root / name
-        folder.mkdir()
-        for n in range(files):  # a file's size does not count, only that it is there
-            (folder / f"{n:04d}.flac").write_bytes(b"x")
-            settle(folder / f"{n:04d}.flac")
+        empty_files(harness.root / name, files)
     assert requested(harness.tick()) == [("t1", "t1"), ("t2", "t3"), ("t4", "t4"), ("t5", "t5"), ("t6", "t6")]
+
+
+def empty_files(folder: Path, count: int):
+    """``count`` settled files: a file's size does not count for a run's size, only that it is there."""
+    folder.mkdir()
+    for n in range(count):
+        (folder / f"{n:04d}.flac").write_bytes(b"x")
+        settle(folder / f"{n:04d}.flac")
+
+
+def test_the_cli_sizes_its_runs_by_files_like_the_sensor(harness):
+    """`audio-assets materialize` splits as the sensor does (without the smaller first run); a folder
+    that is gone counts no files, and speakers that are not consecutive never share a run."""
+    for name, files in (("t1", 30), ("t2", 1500), ("t3", 600), ("t4", 2100)):
+        empty_files(harness.root / name, files)
+    harness.tick()  # registers p1, p2 (2 files each) and t1 … t4
+    for path in (harness.root / "p2").iterdir():
+        path.unlink()
+    (harness.root / "p2").rmdir()
+    keys, library = harness.instance.get_dynamic_partitions("speakers"), AudioLibrary(root=str(harness.root))
+    assert run_ranges(harness.instance, keys, library, 2000) == [("p1", "t2"), ("t3", "t3"), ("t4", "t4")]
+    assert run_ranges(harness.instance, keys, library, 100) == [("p1", "t1"), ("t2", "t2"), ("t3", "t3"), ("t4", "t4")]
+    assert run_ranges(harness.instance, ["t1", "p1"], library, 2000) == [("p1", "p1"), ("t1", "t1")]
 
 
 def test_registered_but_never_materialised_folders_are_run(harness):

@@ -18,8 +18,8 @@ import yaml
 from dotenv import dotenv_values
 
 from audio_assets.execution import start_step_launcher
-from audio_assets.partitions import range_tags, speaker_partitions, speaker_ranges
-from audio_assets.resources.audio_library import AudioRootUnavailable
+from audio_assets.partitions import RUN_SPEAKERS, range_tags, speaker_partitions, speaker_ranges
+from audio_assets.resources.audio_library import AudioLibrary, AudioRootUnavailable
 from audio_assets.speaker_keys import key_problem
 
 
@@ -68,15 +68,25 @@ def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str
     return folders, new
 
 
-def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_config: dict | None = None) -> bool:
-    """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
-    from audio_assets.definitions import executor, process_speakers_job
-
+def run_ranges(
+    instance: dg.DagsterInstance, selected: Sequence[str], library: AudioLibrary, run_files: int
+) -> list[tuple[str, str]]:
+    """The runs for ``selected``, (first, last) speaker each: consecutive registered speakers, up to
+    ``run_files`` files a run as the sensor makes them (a bigger folder gets a run alone)."""
     ordered = instance.get_dynamic_partitions(speaker_partitions.name)
-    try:
-        ranges = speaker_ranges(selected, ordered)
+    files = {speaker: state.files for speaker, state in library.folder_states().items()}
+    try:  # a folder that is gone counts 0: its run skips it and reports it
+        return speaker_ranges(selected, ordered, RUN_SPEAKERS, {s: files.get(s, 0) for s in selected}, (run_files,))
     except KeyError as error:
         raise SystemExit(f"{error.args[0]} (run `audio-assets register`)") from None
+
+
+def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_config: dict | None = None) -> bool:
+    """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
+    from audio_assets.definitions import defs, executor, process_speakers_job, run_files
+
+    with dg.build_resources({"audio_library": defs.resources["audio_library"]}) as resources:
+        ranges = run_ranges(instance, selected, resources.audio_library, run_files)
     if ranges:
         start_step_launcher(executor)
     ok = True
