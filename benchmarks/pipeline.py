@@ -1,7 +1,7 @@
 """One benchmark, four ways, same machine, same corpus: the old way, the raw engine, the pipeline
 run from the CLI, and the pipeline as users run it, under the daemon.
 
-    .venv/bin/python benchmarks/pipeline.py [--speakers 40] [--clips 20]      (make bench)
+    .venv/bin/python benchmarks/pipeline.py [--speakers 40] [--clips 20] [--rounds 1]      (make bench)
 
 It synthesises N speakers × M clips of speech with known text (espeak-ng), then runs, each in a fresh
 Python process so that peak memory is its own:
@@ -25,8 +25,9 @@ Python process so that peak memory is its own:
 Next to (c) it reports the pipeline's per-run fixed cost (one 1-clip speaker) and Dagster's own floor:
 the same graph, partitions, pool and executor with assets that do nothing (dagster_floor.py).
 
-When other modes follow it, (b) runs again at the end, and the ratios take the mean of its two walls:
-this machine's pace drifts by several per cent within minutes.
+(b) runs first and again after the other modes; each ratio to (b) takes the mean of the (b) runs just
+before and after it: this machine's pace drifts by several per cent within minutes. ``--rounds N``
+runs the other modes N times, with (b) again after each round, and prints the median of the N ratios.
 
 Times exclude the interpreter's start and the benchmark's own imports; they include what each way
 does before its first file: importing torch and Whisper (for (c), in the forkserver) and loading the
@@ -536,6 +537,9 @@ def main() -> None:
     parser.add_argument("--fallback", action="store_true", help="also measure the engine with temperature fallback")
     parser.add_argument("--only", choices=MODES, action="append", help="run just these modes (repeatable)")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="run the modes other than (b) this many times, (b) between them"
+    )
+    parser.add_argument(
         "--first-run-files", type=int, help="(d): the sensor's first run of a tick holds up to this many files"
     )
     parser.add_argument("--mode", choices=(*MODES, *EXTRA_MODES, "floor"), help=argparse.SUPPRESS)
@@ -551,7 +555,7 @@ def main() -> None:
         return
 
     from audio_assets.cli.corpus import make_corpus
-    from audio_assets.partitions import MAX_SPEAKERS_PER_RUN
+    from audio_assets.partitions import RUN_FILES, RUN_SPEAKERS, speaker_ranges
 
     if args.first_run_files:
         os.environ["BENCH_FIRST_RUN_FILES"] = str(args.first_run_files)  # read by the (d) child process
@@ -569,7 +573,8 @@ def main() -> None:
             fixed = _child("--mode", "pipeline", "--corpus", str(fixed_corpus), "--cache", cache)
             figures["pipeline_fixed_cost_seconds"] = fixed["wall"]
             print(f"    per-run fixed cost of the pipeline (one 1-clip speaker): {fixed['wall']:.1f} s")
-            runs = math.ceil(args.speakers / MAX_SPEAKERS_PER_RUN)
+            keys = [f"s{i}" for i in range(args.speakers)]  # (c)'s runs, as the CLI splits them
+            runs = len(speaker_ranges(keys, keys, RUN_SPEAKERS, dict.fromkeys(keys, args.clips), (RUN_FILES,)))
             partitions = math.ceil(args.speakers / runs)
             floor = runs * _child("--mode", "floor", "--partitions", str(partitions))["wall"]
             figures["dagster_floor_seconds"] = floor
@@ -577,23 +582,32 @@ def main() -> None:
                 f"    Dagster's floor for the same runs with assets that do nothing "
                 f"({runs} × {partitions} partitions): {floor:.1f} s"
             )
-        # the engine again last, as the reference is the mean of its two walls (see the docstring)
-        order = [*modes, "engine"] if "engine" in modes and modes[-1] != "engine" else list(modes)
+        # the engine again after the others, as each one's reference is the mean of the engine runs just
+        # before and after it (see the docstring); with --rounds N the others run N times, in between
+        others = [m for m in modes if m != "engine"]
+        order = ["engine", *[m for _ in range(args.rounds) for m in (*others, "engine")]] if others else modes
+        if "engine" not in modes:
+            order = others * args.rounds
+        engine_walls: list[float] = []
+        measured: list[tuple[str, dict, int]] = []  # (mode, figures, engine runs before it)
         for mode in order:
             r = _child("--mode", mode, "--corpus", str(corpus), "--cache", cache)
-            again = mode in figures
-            if again:
-                walls = [figures[mode]["wall"], r["wall"]]
-                r = {**figures[mode], "walls": walls, "wall": sum(walls) / 2}
             r["files_per_second"] = r["files"] / r["wall"]
             r["audio_seconds_per_wall_second"] = r["audio_seconds"] / r["wall"]
-            figures[mode] = r
-            if again:
-                print(
-                    f"{LABELS[mode]:4s} {mode:15s} again: {walls[1]:.1f} s; the ratios use the mean, "
-                    f"{r['wall']:.1f} s ({r['files_per_second']:.2f} files/s)"
-                )
+            if mode == "engine":
+                engine_walls.append(r["wall"])
+            else:
+                measured.append((mode, r, len(engine_walls)))
+            again = mode in figures
+            if again and mode == "engine":
+                walls = engine_walls
+                figures[mode] = {**figures[mode], "walls": walls, "wall": sum(walls) / len(walls)}
+                print(f"{LABELS[mode]:4s} {mode:15s} again: {walls[-1]:.1f} s")
                 continue
+            if again:  # another round: the figures are the first round's, its wall is listed
+                figures[mode].setdefault("walls", [figures[mode]["wall"]]).append(r["wall"])
+            else:
+                figures[mode] = r
             label = LABELS.get(mode, "   ")
             print(
                 f"{label:4s} {mode:15s} {r['files']:4d} files in {r['wall']:7.1f} s: "
@@ -614,17 +628,32 @@ def main() -> None:
             if "timeline" in r:
                 _print_timeline(r["timeline"])
         ratios = {}
-        if {"pipeline", "engine"} <= set(figures):
-            ratios["pipeline_vs_engine"] = (
-                figures["pipeline"]["files_per_second"] / figures["engine"]["files_per_second"]
-            )
-            print(f"(c)/(b) = {ratios['pipeline_vs_engine']:.3f}")
-            gap = figures["pipeline"]["wall"] - figures["engine"]["wall"]
-            print(f"    (c) − (b) = {gap:.1f} s, of which Dagster's floor {figures['dagster_floor_seconds']:.1f} s")
-        for mode, key in (("daemon", "pipeline_daemon_vs_engine"), ("backfill", "pipeline_backfill_vs_engine")):
+        if engine_walls:
+            engine = figures["engine"]
+            for _, r, before in measured:  # each against the engine runs on either side of it
+                around = engine_walls[max(0, before - 1) : before + 1]
+                r["vs_engine"] = r["files_per_second"] / (engine["files"] / (sum(around) / len(around)))
+            engine["files_per_second"] = engine["files"] / engine["wall"]
+            engine["audio_seconds_per_wall_second"] = engine["audio_seconds"] / engine["wall"]
+            if len(engine_walls) > 1:
+                print(f"(b) engine walls: {', '.join(f'{w:.1f}' for w in engine_walls)} s")
+        for mode, key in (
+            ("pipeline", "pipeline_vs_engine"),
+            ("daemon", "pipeline_daemon_vs_engine"),
+            ("backfill", "pipeline_backfill_vs_engine"),
+        ):
             if {mode, "engine"} <= set(figures):
-                ratios[key] = figures[mode]["files_per_second"] / figures["engine"]["files_per_second"]
-                print(f"{LABELS[mode]}/(b) = {ratios[key]:.3f}")
+                each = [r["vs_engine"] for m, r, _ in measured if m == mode]
+                ratios[key] = float(np.median(each))
+                if len(each) > 1:
+                    ratios[f"{key}_rounds"] = each
+                rounds = (
+                    f" (median of {len(each)} rounds: {', '.join(f'{x:.3f}' for x in each)})" if len(each) > 1 else ""
+                )
+                print(f"{LABELS[mode]}/(b) = {ratios[key]:.3f}{rounds}")
+            if mode == "pipeline" and key in ratios:
+                gap = figures["pipeline"]["wall"] - figures["engine"]["wall"]
+                print(f"    (c) − (b) = {gap:.1f} s, of which Dagster's floor {figures['dagster_floor_seconds']:.1f} s")
         if {"pipeline", "old"} <= set(figures):
             ratios["pipeline_vs_old"] = figures["pipeline"]["files_per_second"] / figures["old"]["files_per_second"]
             ratios["wer_pipeline_minus_old"] = figures["pipeline"]["wer"] - figures["old"]["wer"]
