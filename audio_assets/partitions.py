@@ -23,7 +23,7 @@ MAX_SPEAKERS_PER_RUN = 50
 speaker_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_SPEAKERS_PER_RUN)
 
 # The sensor and `audio-assets materialize` can count files, so their runs are sized by files: 25
-# folders of 3 clips and 25 of 2,000 are very different runs, and a run's JSONL come only at its end.
+# folders of 3 clips and 25 of 2,000 are very different runs, and a run writes its JSONL only at its end.
 RUN_FILES = 2000
 RUN_SPEAKERS = 200  # bounds the events of one run (nine per speaker)
 
