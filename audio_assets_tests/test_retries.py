@@ -21,16 +21,16 @@ def test_the_shipped_instance_configs_retry_dead_run_workers_only():
 
 
 def test_a_transient_io_error_in_a_model_step_is_retried(tmp_path, corpus, corpus_dir, model_cache, monkeypatch):
-    real_previous = SpeakerParquetIOManager.previous
+    real_saved_rows = SpeakerParquetIOManager.saved_rows
     calls = []
 
-    def stale_handle_once(self, asset_key, partition_key):
+    def stale_handle_once(self, asset_key, partition_keys):
         calls.append(asset_key.to_user_string())
         if calls.count("tokens") == 1 and asset_key == dg.AssetKey("tokens"):
             raise OSError(116, "Stale file handle")  # what NFS says after a server restart
-        return real_previous(self, asset_key, partition_key)
+        return real_saved_rows(self, asset_key, partition_keys)
 
-    monkeypatch.setattr(SpeakerParquetIOManager, "previous", stale_handle_once)
+    monkeypatch.setattr(SpeakerParquetIOManager, "saved_rows", stale_handle_once)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("speakers", ["p900"])
         result = defs.resolve_job_def("process_speakers").execute_in_process(
