@@ -8,9 +8,10 @@ reads the ``.env`` of the folder it is started in.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -49,13 +50,20 @@ def load_dotenv_like_dagster(folder: Path) -> None:
         os.environ.update({k: v for k, v in dotenv_values(path).items() if v is not None})
 
 
-def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
-    """Add a partition for every speaker folder of AUDIO_ROOT; returns (all keys, newly added)."""
+@contextlib.contextmanager
+def configured_audio_library() -> Iterator[AudioLibrary]:
+    """The definitions' ``audio_library`` (AUDIO_ROOT from the environment), ready to use here."""
     from audio_assets.definitions import defs
 
     with dg.build_resources({"audio_library": defs.resources["audio_library"]}) as resources:
+        yield resources.audio_library
+
+
+def register_speakers(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
+    """Add a partition for every speaker folder of AUDIO_ROOT; returns (all keys, newly added)."""
+    with configured_audio_library() as library:
         folders = []
-        for name in resources.audio_library.speakers():
+        for name in library.speakers():
             problem = key_problem(name)
             if problem:
                 print(f"speaker folder {name!r} skipped: {problem}; rename it to process it", file=sys.stderr)
@@ -83,10 +91,10 @@ def run_ranges(
 
 def materialize(instance: dg.DagsterInstance, selected: Sequence[str], run_config: dict | None = None) -> bool:
     """Materialise all speaker assets for ``selected``; several speakers share a run (and its model load)."""
-    from audio_assets.definitions import defs, executor, process_speakers_job, run_files
+    from audio_assets.definitions import executor, process_speakers_job, run_files
 
-    with dg.build_resources({"audio_library": defs.resources["audio_library"]}) as resources:
-        ranges = run_ranges(instance, selected, resources.audio_library, run_files)
+    with configured_audio_library() as library:
+        ranges = run_ranges(instance, selected, library, run_files)
     if ranges:
         start_step_launcher(executor)
     ok = True
