@@ -585,9 +585,12 @@ def main() -> None:
         # the engine again after the others, as each one's reference is the mean of the engine runs just
         # before and after it (see the docstring); with --rounds N the others run N times, in between
         others = [m for m in modes if m != "engine"]
-        order = ["engine", *[m for _ in range(args.rounds) for m in (*others, "engine")]] if others else modes
         if "engine" not in modes:
             order = others * args.rounds
+        elif others:
+            order = ["engine", *[m for _ in range(args.rounds) for m in (*others, "engine")]]
+        else:
+            order = ["engine"]
         engine_walls: list[float] = []
         measured: list[tuple[str, dict, int]] = []  # (mode, figures, engine runs before it)
         for mode in order:
