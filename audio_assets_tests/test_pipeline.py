@@ -18,9 +18,9 @@ from audio_assets.definitions import defs
 from audio_assets.speech.wer import word_error_rate
 
 from .job_runs import check_evaluations, latest_metadata, run, run_config_for
+from .live_dagster import INSTANCE_CONFIG
 
 SPEAKERS = ["p900", "p901"]
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -190,7 +190,7 @@ def test_two_runs_queue_their_transcriptions_but_not_their_siblings(tmp_path, co
 
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT / ".dagster_home" / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump({"resources": {"whisper": {"config": {"cache_dir": model_cache}}}}))
     env = {
